@@ -1,0 +1,34 @@
+// The `prefopt` command-line interface: one function per subcommand.
+//
+// Each takes the words after the subcommand's name and returns the process exit status; errors
+// that end the command are thrown as prefopt::Error (exit status inside) or
+// boost::program_options::error (usage, exit 2).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <boost/program_options.hpp>
+
+#include "registry.h"
+
+namespace prefopt::cli {
+
+using Args = std::vector<std::string>;
+
+int plugins_list(const Args& args);
+int plugins_show(const Args& args);
+
+// Options every subcommand that loads plugins accepts.
+void add_plugin_path_option(boost::program_options::options_description& options);
+// The registry on the documented search order: --plugin-path, PREFOPT_PLUGIN_PATH, then the
+// built-in plugins. (`[plugins] paths` of an experiment go between the last two.)
+Registry load_registry(const boost::program_options::variables_map& vars);
+
+// Parses `args` against `options` (+ positional names); prints help and returns true on --help.
+bool parse_args(const Args& args, const std::string& usage,
+                boost::program_options::options_description options,
+                const boost::program_options::positional_options_description& positional,
+                boost::program_options::variables_map& vars);
+
+}  // namespace prefopt::cli

@@ -1,0 +1,41 @@
+// Errors that end an operation. Each carries the process exit status the CLI reports for it.
+//
+// Exit statuses (documented in the README and `prefopt --help`):
+//   0 success, 1 a run failed, 2 usage or configuration error, 3 plugin error.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+#include "prefopt/version.h"
+
+namespace prefopt {
+
+enum class ExitCode : int { success = 0, run_failed = 1, usage = 2, plugin = 3 };
+
+class PREFOPT_API Error : public std::runtime_error {
+ public:
+  Error(ExitCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  ~Error() override;
+  ExitCode code() const { return code_; }
+
+ private:
+  ExitCode code_;
+};
+
+// Bad command line or configuration: the user can fix it by changing what they wrote.
+class PREFOPT_API ConfigError : public Error {
+ public:
+  explicit ConfigError(const std::string& message) : Error(ExitCode::usage, message) {}
+  ~ConfigError() override;
+};
+
+// A plugin could not be found, loaded, created, or failed while running. The message names the
+// plugin (and its library file where one is involved).
+class PREFOPT_API PluginError : public Error {
+ public:
+  explicit PluginError(const std::string& message) : Error(ExitCode::plugin, message) {}
+  ~PluginError() override;
+};
+
+}  // namespace prefopt

@@ -1,0 +1,1 @@
+// Owner of the precompiled LibTorch header that every prefopt target reuses (REUSE_FROM).

@@ -1,0 +1,61 @@
+// Out-of-line definitions for the SDK's polymorphic classes: each vtable and typeinfo then has
+// exactly one home, libprefopt, shared by the host and every plugin.
+#include "prefopt/plugin.h"
+
+#include <fmt/format.h>
+
+#include "build_info.h"
+#include "prefopt/ensemble.h"
+
+namespace prefopt {
+
+Error::~Error() = default;
+ConfigError::~ConfigError() = default;
+PluginError::~PluginError() = default;
+Plugin::~Plugin() = default;
+Registrar::~Registrar() = default;
+Ensemble::~Ensemble() = default;
+
+const char* host_toolchain_fingerprint() { return PREFOPT_TOOLCHAIN_FINGERPRINT; }
+const char* version_string() { return PREFOPT_VERSION; }
+
+const char* to_string(PluginKind kind) {
+  switch (kind) {
+    case PluginKind::algorithm: return "algorithm";
+    case PluginKind::reward_model: return "reward_model";
+    case PluginKind::annotator: return "annotator";
+    case PluginKind::ensemble: return "ensemble";
+    case PluginKind::task: return "task";
+  }
+  return "?";
+}
+
+std::optional<PluginKind> parse_plugin_kind(std::string_view text) {
+  for (PluginKind kind : kAllPluginKinds)
+    if (text == to_string(kind)) return kind;
+  return std::nullopt;
+}
+
+std::string Plugin::display_name() const {
+  if (info_ == nullptr) return fmt::format("unregistered {}", to_string(kind()));
+  return fmt::format("{} '{}'", to_string(info_->kind), info_->name);
+}
+
+void Plugin::throw_plugin_failure(const char* what) const {
+  std::string where = info_ != nullptr ? fmt::format(" (from {})", info_->library) : "";
+  throw PluginError(fmt::format("{} failed: {}{}", display_name(), what, where));
+}
+
+at::Tensor Ensemble::combine(const at::Tensor& member_scores) const {
+  if (member_scores.dim() != 2 || member_scores.size(0) < 1)
+    throw std::invalid_argument(fmt::format(
+        "{}: member scores must be [members >= 1, batch], got {} dimensions", display_name(),
+        member_scores.dim()));
+  at::Tensor combined = guarded([&] { return do_combine(member_scores); });
+  if (combined.dim() != 1 || combined.size(0) != member_scores.size(1))
+    throw PluginError(fmt::format("{} returned a tensor of {} dimensions; expected [batch = {}]",
+                                  display_name(), combined.dim(), member_scores.size(1)));
+  return combined;
+}
+
+}  // namespace prefopt

@@ -1,0 +1,27 @@
+// Small text helpers for messages: did-you-mean suggestions and lists.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "prefopt/version.h"
+
+namespace prefopt {
+
+// Optimal-string-alignment distance: insertions, deletions, substitutions and transpositions of
+// adjacent characters each cost 1.
+PREFOPT_API std::size_t edit_distance(std::string_view a, std::string_view b);
+
+// The candidate closest to `word` if it is close enough to be a plausible typo (distance at most
+// max(1, |word| / 3), or `word` is a prefix of it); ties go to the earlier candidate.
+PREFOPT_API std::optional<std::string> closest_match(std::string_view word,
+                                         const std::vector<std::string>& candidates);
+
+// " (did you mean 'x'?)" or "".
+PREFOPT_API std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates);
+
+PREFOPT_API std::string join(const std::vector<std::string>& items, std::string_view separator);
+
+}  // namespace prefopt

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs prefopt's build and test dependencies from Debian 12 packages. Idempotent: installs only
+# what is missing. As root it runs apt-get; otherwise it prints the exact command and exits 1.
+#   scripts/install-deps.sh           build + test dependencies
+#   scripts/install-deps.sh --slurm   also the single-node Slurm used by the cluster tests
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build ccache pkg-config
+  libtorch-dev
+  libopenblas0-pthread    # mandatory: without it libtorch uses reference BLAS (~30x slower sgemm)
+  libboost-dev libboost-filesystem-dev libboost-program-options-dev
+  libtomlplusplus-dev
+  libfmt-dev libspdlog-dev nlohmann-json3-dev libsqlite3-dev
+  catch2 libbenchmark-dev
+)
+[[ "${1:-}" == "--slurm" ]] && packages+=(slurm-wlm slurm-client munge)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+cmd=(apt-get install -y --no-install-recommends "${missing[@]}")
+if [[ $(id -u) -ne 0 ]]; then
+  echo "prefopt needs these Debian packages: ${missing[*]}" >&2
+  echo "Install them with:  sudo apt-get update && sudo ${cmd[*]}" >&2
+  exit 1
+fi
+echo "installing: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+"${cmd[@]}"

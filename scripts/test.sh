@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, builds, runs every test with ctest.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build_dir=${PREFOPT_BUILD_DIR:-$root/build}
+
+"$root/scripts/build.sh"
+ctest --test-dir "$build_dir" --output-on-failure --parallel "$(nproc)" "$@"

@@ -1,0 +1,68 @@
+#include "support.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+
+namespace prefopt::test {
+namespace fs = std::filesystem;
+
+TempDir::TempDir() {
+  std::random_device entropy;
+  path_ = fs::temp_directory_path() / ("prefopt-test-" + std::to_string(::getpid()) + "-" +
+                                       std::to_string(entropy()));
+  fs::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  fs::remove_all(path_, ignored);
+}
+
+std::string read_file(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+namespace {
+std::string shell_quote(const std::string& word) {
+  std::string out = "'";
+  for (char c : word) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+}  // namespace
+
+CliResult run_cli(const std::vector<std::string>& args, const std::string& plugin_path_env) {
+  TempDir dir;
+  std::string command = plugin_path_env.empty()
+                            ? "env -u PREFOPT_PLUGIN_PATH "
+                            : "env PREFOPT_PLUGIN_PATH=" + shell_quote(plugin_path_env) + " ";
+  command += shell_quote(PREFOPT_CLI_PATH);
+  for (const std::string& arg : args) command += " " + shell_quote(arg);
+  command += " >";
+  command += shell_quote((dir.path() / "out").string());
+  command += " 2>";
+  command += shell_quote((dir.path() / "err").string());
+  command += " </dev/null";
+  const int raw = std::system(command.c_str());
+  if (raw == -1 || !WIFEXITED(raw)) throw std::runtime_error("prefopt did not exit normally: " + command);
+  return {WEXITSTATUS(raw), read_file(dir.path() / "out"), read_file(dir.path() / "err")};
+}
+
+Registry load_registry(const std::vector<fs::path>& dirs) {
+  PluginSearchPath path;
+  for (const fs::path& dir : dirs) path.add(dir.string(), "--plugin-path");
+  path.add_default();
+  return Registry::load(path);
+}
+
+fs::path test_library_dir(const std::string& name) { return fs::path(PREFOPT_TEST_LIBRARY_DIR) / name; }
+
+}  // namespace prefopt::test

@@ -1,0 +1,43 @@
+// Helpers shared by the tests: temporary folders and running the prefopt binary.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "registry.h"
+
+namespace prefopt::test {
+
+// A fresh folder under the system temp dir, removed when the object goes.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct CliResult {
+  int status;
+  std::string out;
+  std::string err;
+};
+
+// Runs the built `prefopt` with `args` (each passed as one word), PREFOPT_PLUGIN_PATH unset
+// unless `plugin_path_env` is given.
+CliResult run_cli(const std::vector<std::string>& args, const std::string& plugin_path_env = "");
+
+// A registry over `dirs` (each as if given to --plugin-path) followed by the built-in plugins.
+Registry load_registry(const std::vector<std::filesystem::path>& dirs = {});
+
+// Where the test libraries were built: one folder per case (tests/test_libraries/).
+std::filesystem::path test_library_dir(const std::string& name);
+
+std::string read_file(const std::filesystem::path& file);
+
+}  // namespace prefopt::test

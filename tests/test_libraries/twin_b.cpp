@@ -1,0 +1,11 @@
+// One of two libraries that both claim ensemble 'twin'.
+#include "test_ensemble.h"
+
+namespace {
+void register_twin(prefopt::Registrar& registrar) {
+  registrar.add<prefopt::test::ConstantEnsemble>(
+      {.name = "twin", .version = "1.0.0", .description = "twin b"});
+}
+}  // namespace
+
+PREFOPT_PLUGIN_LIBRARY("twin-b", register_twin)
