@@ -10,6 +10,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "config/compose.h"
 #include "registry.h"
 
 namespace prefopt::cli {
@@ -18,12 +19,29 @@ using Args = std::vector<std::string>;
 
 int plugins_list(const Args& args);
 int plugins_show(const Args& args);
+int config(const Args& args);
 
 // Options every subcommand that loads plugins accepts.
 void add_plugin_path_option(boost::program_options::options_description& options);
-// The registry on the documented search order: --plugin-path, PREFOPT_PLUGIN_PATH, then the
-// built-in plugins. (`[plugins] paths` of an experiment go between the last two.)
-Registry load_registry(const boost::program_options::variables_map& vars);
+// The registry on the documented search order: --plugin-path, PREFOPT_PLUGIN_PATH, an
+// experiment's `[plugins] paths`, then the built-in plugins.
+Registry load_registry(const boost::program_options::variables_map& vars,
+                       const std::vector<std::string>& experiment_paths = {});
+
+// Options of commands that compose an experiment: --config-dir, -m, --plugin-path.
+void add_compose_options(boost::program_options::options_description& options);
+
+struct ResolvedTrial {
+  config::Trial trial;
+  config::Composition composition;  // interpolations resolved, plugin sections validated
+};
+struct ResolvedTrials {
+  config::Composer composer;
+  std::vector<ResolvedTrial> trials;
+};
+// Composes, resolves and validates every trial of `experiment` with `overrides`.
+ResolvedTrials compose_trials(const std::string& experiment, const std::vector<std::string>& overrides,
+                              bool multirun, const boost::program_options::variables_map& vars);
 
 // Parses `args` against `options` (+ positional names); prints help and returns true on --help.
 bool parse_args(const Args& args, const std::string& usage,

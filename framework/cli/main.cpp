@@ -17,6 +17,7 @@ namespace {
 constexpr const char* kOverview = R"(usage: prefopt [--version] [--help] <command> [<args>]
 
 Commands:
+  config          compose an experiment with overrides and print the resolved config
   plugins list    list the plugins found on the plugin search path
   plugins show    show one plugin's description and parameter schema
 
@@ -35,6 +36,7 @@ struct Command {
 };
 
 const std::map<std::string, Command> kCommands = {
+    {"config", {"compose an experiment with overrides and print the resolved config", config}},
     {"plugins list", {"list the plugins found on the plugin search path", plugins_list}},
     {"plugins show", {"show one plugin's description and parameter schema", plugins_show}},
 };

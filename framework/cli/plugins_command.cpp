@@ -85,12 +85,13 @@ void add_plugin_path_option(po::options_description& options) {
                         "(repeatable); then PREFOPT_PLUGIN_PATH, then the built-in plugins");
 }
 
-Registry load_registry(const po::variables_map& vars) {
+Registry load_registry(const po::variables_map& vars, const std::vector<std::string>& experiment_paths) {
   PluginSearchPath path;
   if (vars.count("plugin-path"))
     for (const std::string& entry : vars["plugin-path"].as<std::vector<std::string>>())
       path.add(entry, "--plugin-path");
   path.add_environment();
+  for (const std::string& entry : experiment_paths) path.add(entry, "[plugins] paths");
   path.add_default();
   return Registry::load(path);
 }

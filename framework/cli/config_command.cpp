@@ -1,0 +1,122 @@
+// `prefopt config`: compose an experiment with overrides and print the resolved configuration.
+#include <fmt/format.h>
+
+#include <map>
+
+#include "commands.h"
+#include "config/compose.h"
+#include "config/interpolate.h"
+#include "config/validate.h"
+#include "text.h"
+
+namespace po = boost::program_options;
+
+namespace prefopt::cli {
+namespace {
+
+std::vector<config::Override> parse_overrides(const std::vector<std::string>& texts) {
+  std::vector<config::Override> overrides;
+  std::vector<std::string> errors;
+  for (const std::string& text : texts) {
+    try {
+      overrides.push_back(config::parse_override(text));
+    } catch (const ConfigError& e) {
+      errors.emplace_back(e.what());
+    }
+  }
+  if (!errors.empty()) throw ConfigError(join(errors, "\n"));
+  return overrides;
+}
+
+// `[plugins] paths` of the experiment, relative to its folder.
+std::vector<std::string> config_plugin_paths(const config::Node& config, const std::filesystem::path& experiment) {
+  const config::Node* plugins = config.child("plugins");
+  const config::Node* paths = plugins && plugins->is_table() ? plugins->child("paths") : nullptr;
+  if (paths == nullptr) return {};
+  if (!paths->is_array()) throw ConfigError(fmt::format("{}: plugins.paths must be an array of folders", paths->origin));
+  std::vector<std::string> out;
+  const std::filesystem::path folder = std::filesystem::absolute(experiment).parent_path();
+  for (const config::Node& entry : paths->array()) {
+    if (!entry.is_string()) throw ConfigError(fmt::format("{}: plugins.paths entries must be strings", entry.origin));
+    out.push_back((folder / std::get<std::string>(entry.value)).lexically_normal().string());
+  }
+  return out;
+}
+
+}  // namespace
+
+ResolvedTrials compose_trials(const std::string& experiment, const std::vector<std::string>& override_texts,
+                              bool multirun, const po::variables_map& vars) {
+  std::vector<std::filesystem::path> config_dirs;
+  if (vars.count("config-dir"))
+    for (const std::string& dir : vars["config-dir"].as<std::vector<std::string>>()) config_dirs.emplace_back(dir);
+  ResolvedTrials out{config::Composer(experiment, config_dirs), {}};
+  const auto overrides = parse_overrides(override_texts);
+  std::map<std::vector<std::string>, Registry> registries;  // by [plugins] paths
+  for (config::Trial& trial : out.composer.trials(overrides, multirun)) {
+    config::Composition composition = out.composer.compose(trial.overrides);
+    config::resolve_interpolations(composition.config);
+    const auto plugin_paths = config_plugin_paths(composition.config, experiment);
+    auto registry = registries.find(plugin_paths);
+    if (registry == registries.end()) registry = registries.emplace(plugin_paths, load_registry(vars, plugin_paths)).first;
+    config::check_plugins(composition.config, registry->second);
+    out.trials.push_back({std::move(trial), std::move(composition)});
+  }
+  return out;
+}
+
+void add_compose_options(po::options_description& options) {
+  options.add_options()
+      ("config-dir", po::value<std::vector<std::string>>()->composing(),
+       "also search this folder for config groups (repeatable), after the experiment's folder")
+      ("multirun,m", po::bool_switch(), "expand sweeps (a,b / choice() / range() / glob() ...) into trials");
+  add_plugin_path_option(options);
+}
+
+int config(const Args& args) {
+  po::options_description options("Options");
+  options.add_options()("experiment", po::value<std::string>()->required(), "the experiment TOML file")(
+      "overrides", po::value<std::vector<std::string>>(), "Hydra-style overrides: key=value, +key=value, ~key, group=option")(
+      "info", po::bool_switch(), "show the config search path and the defaults tree instead of the config");
+  add_compose_options(options);
+  po::positional_options_description positional;
+  positional.add("experiment", 1).add("overrides", -1);
+  po::variables_map vars;
+  if (parse_args(args,
+                 "usage: prefopt config EXPERIMENT.toml [OVERRIDES...] [-m] [--info] [--config-dir DIR]\n\n"
+                 "Composes the experiment with its defaults list and the overrides, resolves interpolations,\n"
+                 "validates plugin sections against their schemas and prints the result as TOML. With -m,\n"
+                 "prints one [[trial]] table per trial of the sweep, in sweep order.",
+                 options, positional, vars))
+    return 0;
+  const std::string experiment = vars["experiment"].as<std::string>();
+  const auto overrides = vars.count("overrides") ? vars["overrides"].as<std::vector<std::string>>() : Args{};
+  const bool multirun = vars["multirun"].as<bool>();
+  const ResolvedTrials resolved = compose_trials(experiment, overrides, multirun, vars);
+
+  if (vars["info"].as<bool>()) {
+    fmt::print("Config search path:\n");
+    for (const config::SearchDir& dir : resolved.composer.search_path())
+      fmt::print("  {} ({})\n", dir.dir.string(), dir.origin);
+    for (std::size_t i = 0; i < resolved.trials.size(); ++i) {
+      const auto& trial = resolved.trials[i];
+      fmt::print("\nDefaults tree{}:\n", multirun ? fmt::format(" of trial {} ({})", i, join(trial.trial.sweep_texts, " ")) : "");
+      for (const std::string& line : trial.composition.defaults_tree) fmt::print("  {}\n", line);
+    }
+    return 0;
+  }
+  if (!multirun) {
+    fmt::print("{}", config::to_toml_string(resolved.trials.front().composition.config));
+    return 0;
+  }
+  config::Array trials;
+  for (const auto& [trial, composition] : resolved.trials) {
+    config::Array texts;
+    for (const config::Override& o : trial.overrides) texts.push_back({o.text, ""});
+    trials.push_back({config::Table{{"overrides", {std::move(texts), ""}}, {"config", composition.config}}, ""});
+  }
+  fmt::print("{}", config::to_toml_string({config::Table{{"trial", {std::move(trials), ""}}}, ""}));
+  return 0;
+}
+
+}  // namespace prefopt::cli

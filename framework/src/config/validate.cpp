@@ -1,0 +1,122 @@
+#include "config/validate.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "prefopt/error.h"
+#include "text.h"
+
+namespace prefopt::config {
+namespace {
+
+// A config value as a plugin parameter value, or why it cannot be one.
+std::variant<ParamValue, std::string> to_param(const Node& node) {
+  if (const auto* v = std::get_if<bool>(&node.value)) return ParamValue(*v);
+  if (const auto* v = std::get_if<std::int64_t>(&node.value)) return ParamValue(*v);
+  if (const auto* v = std::get_if<double>(&node.value)) return ParamValue(*v);
+  if (const auto* v = std::get_if<std::string>(&node.value)) return ParamValue(*v);
+  if (node.is_table()) return std::string("a table is not a plugin parameter");
+  const Array& items = node.array();
+  const auto all = [&](auto predicate) { return std::all_of(items.begin(), items.end(), predicate); };
+  if (all([](const Node& n) { return std::holds_alternative<std::int64_t>(n.value); })) {
+    std::vector<std::int64_t> out;
+    for (const Node& n : items) out.push_back(std::get<std::int64_t>(n.value));
+    return ParamValue(out);
+  }
+  if (all([](const Node& n) { return std::holds_alternative<std::int64_t>(n.value) || std::holds_alternative<double>(n.value); })) {
+    std::vector<double> out;
+    for (const Node& n : items)
+      out.push_back(std::holds_alternative<double>(n.value) ? std::get<double>(n.value)
+                                                            : static_cast<double>(std::get<std::int64_t>(n.value)));
+    return ParamValue(out);
+  }
+  if (all([](const Node& n) { return n.is_string(); })) {
+    std::vector<std::string> out;
+    for (const Node& n : items) out.push_back(std::get<std::string>(n.value));
+    return ParamValue(out);
+  }
+  return std::string("a list of mixed types is not a plugin parameter");
+}
+
+}  // namespace
+
+ParamMap section_params(const Node& section) {
+  ParamMap out;
+  for (const auto& [key, value] : section.table()) {
+    if (key == "plugin") continue;
+    auto converted = to_param(value);
+    if (auto* param = std::get_if<ParamValue>(&converted)) out.emplace(key, std::move(*param));
+  }
+  return out;
+}
+
+std::vector<ValidationProblem> validate_plugins(const Node& config, const Registry& registry) {
+  std::vector<ValidationProblem> problems;
+  for (PluginKind kind : kAllPluginKinds) {
+    const std::string section_key = to_string(kind);
+    const Node* section = config.child(section_key);
+    if (section == nullptr) continue;
+    std::vector<std::string> names;
+    for (const PluginInfo* info : registry.plugins(kind)) names.push_back(info->name);
+    const std::string known = names.empty() ? "none installed" : join(names, ", ");
+    if (!section->is_table()) {
+      problems.push_back({section_key, section->origin,
+                          fmt::format("must be a table naming a {} plugin, e.g. [{}] plugin = \"...\"", section_key, section_key)});
+      continue;
+    }
+    const Node* plugin = section->child("plugin");
+    if (plugin == nullptr || !plugin->is_string()) {
+      problems.push_back({section_key + ".plugin", plugin ? plugin->origin : section->origin,
+                          fmt::format("name the {} plugin as a string (known: {})", section_key, known)});
+      continue;
+    }
+    const std::string& name = std::get<std::string>(plugin->value);
+    const auto infos = registry.plugins(kind);
+    const auto info = std::find_if(infos.begin(), infos.end(), [&](const PluginInfo* i) { return i->name == name; });
+    if (info == infos.end()) {
+      problems.push_back({section_key + ".plugin", plugin->origin,
+                          fmt::format("unknown {} '{}'{}; known {} plugins: {}", section_key, name,
+                                      did_you_mean(name, names), section_key, known),
+                          true});
+      continue;
+    }
+    ParamMap given;
+    for (const auto& [key, value] : section->table()) {
+      if (key == "plugin") continue;
+      auto converted = to_param(value);
+      if (auto* why = std::get_if<std::string>(&converted))
+        problems.push_back({section_key + "." + key, value.origin, *why});
+      else
+        given.emplace(key, std::get<ParamValue>(std::move(converted)));
+    }
+    const auto checked = check_params(**info, given);
+    if (const auto* found = std::get_if<std::vector<ParamProblem>>(&checked)) {
+      const std::size_t first = problems.size();
+      for (const ParamProblem& problem : *found)
+        problems.push_back({section_key + "." + problem.key, section->child(problem.key)->origin, problem.message});
+      // In the order the keys were written, not alphabetical.
+      auto position = [&](const ValidationProblem& p) {
+        const auto& entries = section->table();
+        const std::string key = p.key.substr(section_key.size() + 1);
+        return std::find_if(entries.begin(), entries.end(), [&](const auto& e) { return e.first == key; }) - entries.begin();
+      };
+      std::stable_sort(problems.begin() + static_cast<std::ptrdiff_t>(first), problems.end(),
+                       [&](const auto& a, const auto& b) { return position(a) < position(b); });
+    }
+  }
+  return problems;
+}
+
+void check_plugins(const Node& config, const Registry& registry) {
+  const auto problems = validate_plugins(config, registry);
+  if (problems.empty()) return;
+  std::string message = fmt::format("{} problem{} in the configuration:", problems.size(), problems.size() == 1 ? "" : "s");
+  for (const ValidationProblem& problem : problems)
+    message += fmt::format("\n  {}: {}: {}", problem.origin, problem.key, problem.message);
+  const bool unknown = std::any_of(problems.begin(), problems.end(), [](const auto& p) { return p.unknown_plugin; });
+  if (unknown) throw PluginError(message + "\n" + registry.searched_paths_note());
+  throw ConfigError(message);
+}
+
+}  // namespace prefopt::config

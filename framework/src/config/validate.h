@@ -1,0 +1,37 @@
+// Validation of an experiment's plugin sections against the plugins' parameter schemas.
+//
+// The top-level tables named after plugin kinds are plugin sections:
+//
+//   [algorithm]
+//   plugin = "dpo"      # which plugin of that kind
+//   beta = 0.1          # its parameters, checked against its schema
+//
+// Every problem is reported at once, each with its dotted key and where the value came from
+// (file:line:column, or the override text).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config/node.h"
+#include "registry.h"
+
+namespace prefopt::config {
+
+struct ValidationProblem {
+  std::string key;      // "algorithm.beta"
+  std::string origin;   // "experiments/dpo.toml:4:8" or "override 'algorithm.beta=-1'"
+  std::string message;
+  bool unknown_plugin = false;
+};
+
+PREFOPT_API std::vector<ValidationProblem> validate_plugins(const Node& config, const Registry& registry);
+
+// Throws when there are problems: PluginError (exit 3) if a named plugin does not exist, else
+// ConfigError (exit 2); the message lists every problem, one per line.
+PREFOPT_API void check_plugins(const Node& config, const Registry& registry);
+
+// The parameters of a plugin section (everything but `plugin`) as a ParamMap, for creation.
+PREFOPT_API ParamMap section_params(const Node& section);
+
+}  // namespace prefopt::config
