@@ -41,11 +41,19 @@ std::string shell_quote(const std::string& word) {
 
 CliResult run_cli(const std::vector<std::string>& args, const std::string& plugin_path_env) {
   TempDir dir;
-  std::string command = plugin_path_env.empty()
-                            ? "env -u PREFOPT_PLUGIN_PATH "
-                            : "env PREFOPT_PLUGIN_PATH=" + shell_quote(plugin_path_env) + " ";
+  std::string command = "env ";
+  if (plugin_path_env.empty()) {
+    command += "-u PREFOPT_PLUGIN_PATH ";
+  } else {
+    command += "PREFOPT_PLUGIN_PATH=";
+    command += shell_quote(plugin_path_env);
+    command += " ";
+  }
   command += shell_quote(PREFOPT_CLI_PATH);
-  for (const std::string& arg : args) command += " " + shell_quote(arg);
+  for (const std::string& arg : args) {
+    command += " ";
+    command += shell_quote(arg);
+  }
   command += " >";
   command += shell_quote((dir.path() / "out").string());
   command += " 2>";

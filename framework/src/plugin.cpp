@@ -9,9 +9,6 @@
 
 namespace prefopt {
 
-Error::~Error() = default;
-ConfigError::~ConfigError() = default;
-PluginError::~PluginError() = default;
 Plugin::~Plugin() = default;
 Registrar::~Registrar() = default;
 Ensemble::~Ensemble() = default;

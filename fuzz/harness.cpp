@@ -1,0 +1,77 @@
+#include "harness.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "config/compose.h"
+#include "config/interpolate.h"
+#include "prefopt/error.h"
+
+namespace prefopt::fuzz {
+namespace {
+
+void check(bool invariant, const char* what) {
+  if (!invariant) {
+    std::fprintf(stderr, "fuzz invariant failed: %s\n", what);
+    std::abort();
+  }
+}
+
+}  // namespace
+
+void override_harness(const std::uint8_t* data, std::size_t size) {
+  const std::string text(reinterpret_cast<const char*>(data), size);
+  try {
+    const config::Override parsed = config::parse_override(text);
+    if (parsed.is_sweep()) {
+      const auto values = config::sweep_values(std::get<config::Sweep>(*parsed.value), {"a", "b", "c"}, text);
+      for (const config::Node& value : values) (void)config::format_inline(value);
+    } else if (parsed.value && std::holds_alternative<config::Node>(*parsed.value)) {
+      (void)config::format_inline(std::get<config::Node>(*parsed.value));
+    }
+  } catch (const ConfigError&) {
+  }
+}
+
+void compose_harness(const std::uint8_t* data, std::size_t size) {
+  const std::string input(reinterpret_cast<const char*>(data), size);
+  const std::size_t separator = input.find("\n---\n");
+  const std::string toml = input.substr(0, separator);
+  std::vector<config::Override> overrides;
+  if (separator != std::string::npos) {
+    std::size_t start = separator + 5;
+    while (start < input.size() && overrides.size() < 8) {
+      std::size_t end = input.find('\n', start);
+      if (end == std::string::npos) end = input.size();
+      try {
+        overrides.push_back(config::parse_override(input.substr(start, end - start)));
+      } catch (const ConfigError&) {
+      }
+      start = end + 1;
+    }
+  }
+  // One experiment file per process, rewritten for each input.
+  static const std::filesystem::path file =
+      std::filesystem::temp_directory_path() / ("prefopt-fuzz-" + std::to_string(::getpid()) + ".toml");
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << toml;
+  try {
+    const config::Composer composer(file, {});
+    for (const config::Trial& trial : composer.trials(overrides, /*multirun=*/true)) {
+      config::Node composed = composer.compose(trial.overrides).config;
+      config::resolve_interpolations(composed);
+      const std::string printed = config::to_toml_string(composed);
+      // What prefopt prints must read back as the same configuration.
+      const config::Node reread = config::parse_toml(printed, "printed");
+      check(reread == composed, "printed TOML does not read back to the same config");
+      break;  // one trial is enough per input
+    }
+  } catch (const ConfigError&) {
+  }
+}
+
+}  // namespace prefopt::fuzz

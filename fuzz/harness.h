@@ -1,0 +1,19 @@
+// Fuzz harnesses for the configuration front end, shared by the libFuzzer targets (built with
+// clang, see fuzz/README.md) and by the regression test that replays fuzz/regressions/ in the
+// normal build. A harness may throw prefopt::ConfigError (bad input, reported cleanly); anything
+// else — a crash, a hang, a sanitizer report, a failed invariant (abort) — is a bug.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace prefopt::fuzz {
+
+// The input is one override; parse it, expand its sweep, and format what came out.
+void override_harness(const std::uint8_t* data, std::size_t size);
+
+// The input is a TOML experiment, then a line "---", then one override per line. Composes and
+// resolves them, and checks that the printed TOML parses back to the same config.
+void compose_harness(const std::uint8_t* data, std::size_t size);
+
+}  // namespace prefopt::fuzz
