@@ -59,19 +59,25 @@ void compose_harness(const std::uint8_t* data, std::size_t size) {
   static const std::filesystem::path file =
       std::filesystem::temp_directory_path() / ("prefopt-fuzz-" + std::to_string(::getpid()) + ".toml");
   std::ofstream(file, std::ios::binary | std::ios::trunc) << toml;
+  config::Node composed;
   try {
     const config::Composer composer(file, {});
-    for (const config::Trial& trial : composer.trials(overrides, /*multirun=*/true)) {
-      config::Node composed = composer.compose(trial.overrides).config;
-      config::resolve_interpolations(composed);
-      const std::string printed = config::to_toml_string(composed);
-      // What prefopt prints must read back as the same configuration.
-      const config::Node reread = config::parse_toml(printed, "printed");
-      check(reread == composed, "printed TOML does not read back to the same config");
-      break;  // one trial is enough per input
-    }
+    const auto trials = composer.trials(overrides, /*multirun=*/true);
+    composed = composer.compose(trials.front().overrides).config;  // one trial is enough per input
+    config::resolve_interpolations(composed);
   } catch (const ConfigError&) {
+    return;
   }
+  // What prefopt prints must read back as the same configuration; failing to read it is a bug.
+  const std::string printed = config::to_toml_string(composed);
+  config::Node reread;
+  try {
+    reread = config::parse_toml(printed, "printed");
+  } catch (const ConfigError& e) {
+    std::fprintf(stderr, "%s\n--- printed:\n%s\n", e.what(), printed.c_str());
+    check(false, "printed TOML does not parse");
+  }
+  check(reread == composed, "printed TOML does not read back to the same config");
 }
 
 }  // namespace prefopt::fuzz

@@ -1,6 +1,7 @@
 #include "text.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <numeric>
 
 namespace prefopt {
@@ -43,6 +44,31 @@ std::optional<std::string> closest_match(std::string_view word,
 std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates) {
   const auto match = closest_match(word, candidates);
   return match ? " (did you mean '" + *match + "'?)" : "";
+}
+
+std::size_t invalid_utf8_at(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    std::size_t length = 0;
+    std::uint32_t code = 0;
+    if (byte < 0x80) length = 1, code = byte;
+    else if ((byte >> 5) == 0x6) length = 2, code = byte & 0x1f;
+    else if ((byte >> 4) == 0xe) length = 3, code = byte & 0x0f;
+    else if ((byte >> 3) == 0x1e) length = 4, code = byte & 0x07;
+    else return i;
+    if (i + length > text.size()) return i;
+    for (std::size_t k = 1; k < length; ++k) {
+      const auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next >> 6) != 0x2) return i;
+      code = (code << 6) | (next & 0x3f);
+    }
+    // Overlong forms, UTF-16 surrogates and code points past U+10FFFF are not UTF-8.
+    static constexpr std::uint32_t kMinimum[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (code < kMinimum[length] || (code >= 0xd800 && code <= 0xdfff) || code > 0x10ffff) return i;
+    i += length;
+  }
+  return std::string_view::npos;
 }
 
 std::string join(const std::vector<std::string>& items, std::string_view separator) {

@@ -22,6 +22,9 @@ PREFOPT_API std::optional<std::string> closest_match(std::string_view word,
 // " (did you mean 'x'?)" or "".
 PREFOPT_API std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates);
 
+// The offset of the first byte that is not part of well-formed UTF-8, or npos.
+PREFOPT_API std::size_t invalid_utf8_at(std::string_view text);
+
 PREFOPT_API std::string join(const std::vector<std::string>& items, std::string_view separator);
 
 }  // namespace prefopt

@@ -111,6 +111,8 @@ TEST_CASE("group override mistakes are clear errors", "[config][compose]") {
              Contains("looks like a config group override, but config group 'foo' does not exist"));
   CHECK_THAT(compose_error(experiment, {"method=[1,2]"}), Contains("config group 'method' takes an option name"));
   CHECK_THAT(compose_error(kFixtures / "cycle" / "a.toml", {}), Contains("the defaults lists form a cycle"));
+  CHECK_THAT(compose_error(experiment, {"method=../data/synthetic"}),
+             Contains("invalid option name '../data/synthetic' for config group 'method'"));
 }
 
 TEST_CASE("optional options that do not exist are skipped", "[config][compose]") {

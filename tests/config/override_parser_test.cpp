@@ -172,6 +172,7 @@ TEST_CASE("conformance: errors are clear messages, never crashes", "[config][ove
   CHECK_THAT(error("'abc"), Contains("token recognition error at: '''"));
   CHECK_THAT(error("${a.b"), Contains("unterminated interpolation"));
   CHECK_THAT(error("99999999999999999999"), Contains("does not fit in 64 bits"));
+  CHECK_THAT(error("ab\xff"), Contains("not valid UTF-8 at byte 2"));  // found by the compose fuzzer
   // The caret points at the offending column of the override.
   CHECK_THAT(error("[]aa"), Contains("\n  []aa\n    ^"));
 }

@@ -25,3 +25,15 @@ TEST_CASE("closest_match suggests plausible typos only", "[text]") {
   CHECK(prefopt::did_you_mean("meen", names) == " (did you mean 'mean'?)");
   CHECK(prefopt::did_you_mean("zzz", names).empty());
 }
+
+TEST_CASE("invalid_utf8_at finds the first byte that is not UTF-8", "[text]") {
+  using prefopt::invalid_utf8_at;
+  constexpr auto npos = std::string_view::npos;
+  CHECK(invalid_utf8_at("plain ascii") == npos);
+  CHECK(invalid_utf8_at("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80") == npos);  // é € 😀
+  CHECK(invalid_utf8_at("ab\xff") == 2);
+  CHECK(invalid_utf8_at("\xc3") == 0);              // truncated sequence
+  CHECK(invalid_utf8_at("\xc0\xaf") == 0);          // overlong '/'
+  CHECK(invalid_utf8_at("\xed\xa0\x80") == 0);      // a UTF-16 surrogate
+  CHECK(invalid_utf8_at("\xf4\x90\x80\x80") == 0);  // past U+10FFFF
+}

@@ -400,8 +400,12 @@ struct Composer::Expansion {
         }
       }
       const bool group = entry.type == DefaultEntry::Type::group;
-      const std::string group_path = group ? entry.path : entry.path.substr(0, entry.path.rfind('/') == std::string::npos ? 0 : entry.path.rfind('/'));
-      const std::string name = group ? entry.option : entry.path.substr(group_path.empty() ? 0 : group_path.size() + 1);
+      const std::size_t slash = entry.path.rfind('/');
+      const std::string group_path = group ? entry.path : slash == std::string::npos ? "" : entry.path.substr(0, slash);
+      const std::string name = group ? entry.option : slash == std::string::npos ? entry.path : entry.path.substr(slash + 1);
+      if (name.empty() || name.find_first_of("/\\") != std::string::npos || name == "." || name == "..")
+        throw ConfigError(fmt::format("{}: invalid option name '{}' for {}: a file name without '/'", entry.origin,
+                                      name, group ? "config group '" + entry.path + "'" : "a config"));
       const fs::path file = composer.find_option(group_path, name);
       if (file.empty()) {
         if (entry.optional) {

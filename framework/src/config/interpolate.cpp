@@ -168,7 +168,11 @@ class Resolver {
       const std::size_t comma = args.find(',');
       std::string variable = args.substr(0, comma);
       variable.erase(variable.find_last_not_of(' ') + 1);
-      if (const char* value = std::getenv(variable.c_str())) return Node{std::string(value), node.origin};
+      if (const char* value = std::getenv(variable.c_str())) {
+        if (invalid_utf8_at(value) != std::string_view::npos)
+          fail(path, node, fmt::format("environment variable '{}' is not valid UTF-8", variable));
+        return Node{std::string(value), node.origin};
+      }
       if (comma == std::string::npos)
         fail(path, node, fmt::format("environment variable '{}' is not set and no default is given (${{env:{},default}})",
                                      variable, variable));

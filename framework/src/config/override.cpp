@@ -764,9 +764,16 @@ void check_package(std::string_view text, std::string_view package, std::size_t 
 
 }  // namespace
 
-OverrideValue parse_override_value(std::string_view text) { return Parser(text, 0).parse_value(); }
+OverrideValue parse_override_value(std::string_view text) {
+  if (const std::size_t bad = invalid_utf8_at(text); bad != std::string_view::npos)
+    fail_key(text.substr(0, bad), bad, fmt::format("not valid UTF-8 at byte {}", bad));
+  return Parser(text, 0).parse_value();
+}
 
 Override parse_override(std::string_view text) {
+  // Config values become TOML, which is UTF-8 only.
+  if (const std::size_t bad = invalid_utf8_at(text); bad != std::string_view::npos)
+    fail_key(text.substr(0, bad), bad, fmt::format("not valid UTF-8 at byte {}", bad));
   Override out;
   out.text = std::string(text);
   std::size_t pos = 0;
