@@ -71,6 +71,17 @@ Registry load_registry(const std::vector<fs::path>& dirs) {
   return Registry::load(path);
 }
 
+bool lists_plugin(const std::string& table, const std::string& kind, const std::string& name) {
+  std::istringstream lines(table);
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::istringstream words(line);
+    std::string first, second;
+    if (words >> first >> second && first == kind && second == name) return true;
+  }
+  return false;
+}
+
 fs::path test_library_dir(const std::string& name) { return fs::path(PREFOPT_TEST_LIBRARY_DIR) / name; }
 
 }  // namespace prefopt::test

@@ -40,4 +40,7 @@ std::filesystem::path test_library_dir(const std::string& name);
 
 std::string read_file(const std::filesystem::path& file);
 
+// Whether `prefopt plugins list`'s table has a row for this plugin.
+bool lists_plugin(const std::string& table, const std::string& kind, const std::string& name);
+
 }  // namespace prefopt::test

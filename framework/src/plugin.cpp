@@ -5,13 +5,11 @@
 #include <fmt/format.h>
 
 #include "build_info.h"
-#include "prefopt/ensemble.h"
 
 namespace prefopt {
 
 Plugin::~Plugin() = default;
 Registrar::~Registrar() = default;
-Ensemble::~Ensemble() = default;
 
 const char* host_toolchain_fingerprint() { return PREFOPT_TOOLCHAIN_FINGERPRINT; }
 const char* version_string() { return PREFOPT_VERSION; }
@@ -41,18 +39,6 @@ std::string Plugin::display_name() const {
 void Plugin::throw_plugin_failure(const char* what) const {
   std::string where = info_ != nullptr ? fmt::format(" (from {})", info_->library) : "";
   throw PluginError(fmt::format("{} failed: {}{}", display_name(), what, where));
-}
-
-at::Tensor Ensemble::combine(const at::Tensor& member_scores) const {
-  if (member_scores.dim() != 2 || member_scores.size(0) < 1)
-    throw std::invalid_argument(fmt::format(
-        "{}: member scores must be [members >= 1, batch], got {} dimensions", display_name(),
-        member_scores.dim()));
-  at::Tensor combined = guarded([&] { return do_combine(member_scores); });
-  if (combined.dim() != 1 || combined.size(0) != member_scores.size(1))
-    throw PluginError(fmt::format("{} returned a tensor of {} dimensions; expected [batch = {}]",
-                                  display_name(), combined.dim(), member_scores.size(1)));
-  return combined;
 }
 
 }  // namespace prefopt

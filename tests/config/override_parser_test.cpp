@@ -167,6 +167,7 @@ TEST_CASE("conformance: errors are clear messages, never crashes", "[config][ove
   CHECK_THAT(error("[1,null]"), Contains("TOML has no null"));
   CHECK_THAT(error("choise(a,b)"), Contains("unknown function 'choise' (did you mean 'choice'?)"));
   CHECK_THAT(error("range(1,2,0)"), Contains("step must not be zero"));
+  CHECK_THAT(error("range(1142,600511)"), Contains("would produce 599369 values; at most 100,000"));
   CHECK_THAT(error("a=b"), Contains("token recognition error at: '='"));
   CHECK_THAT(error("[1,2"), Contains("missing ']'"));
   CHECK_THAT(error("'abc"), Contains("token recognition error at: '''"));

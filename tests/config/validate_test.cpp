@@ -16,13 +16,13 @@ TEST_CASE("plugin sections are checked against the plugins' schemas, all problem
 
   const Node bad = parse_toml(
       "[ensemble]\nplugin = \"uncertainty_weighted\"\nlamda = 0.1\nlambda = \"high\"\n"
-      "[annotator]\nplugin = \"flip\"\n[task]\nx = 1\n",
+      "[annotator]\nplugin = \"flipp\"\n[task]\nx = 1\n",
       "bad.toml");
   const auto problems = validate_plugins(bad, registry);
   REQUIRE(problems.size() == 4);
   CHECK(problems[0].key == "annotator.plugin");
   CHECK(problems[0].unknown_plugin);
-  CHECK_THAT(problems[0].message, Contains("unknown annotator 'flip'"));
+  CHECK_THAT(problems[0].message, Contains("unknown annotator 'flipp' (did you mean 'flip'?)"));
   CHECK(problems[1].key == "ensemble.lamda");
   CHECK(problems[1].origin == "bad.toml:3:9");
   CHECK_THAT(problems[1].message, Contains("(did you mean 'lambda'?)"));

@@ -26,8 +26,8 @@ test -f "$plugin"
 # The installed binary must not depend on the build tree.
 list=$(env -u LD_LIBRARY_PATH PREFOPT_PLUGIN_PATH="$work/example" "$prefix/bin/prefopt" plugins list)
 echo "$list"
-grep -q "ensemble  quantile .*ensemble_quantile.so" <<<"$list"
-grep -q "ensemble  mean " <<<"$list"
+grep -Eq "^ensemble +quantile +1.0.0 .*ensemble_quantile.so$" <<<"$list"
+grep -Eq "^ensemble +mean " <<<"$list"
 show=$(PREFOPT_PLUGIN_PATH="$work/example" "$prefix/bin/prefopt" plugins show quantile)
 echo "$show"
 grep -q "Library      $plugin" <<<"$show"

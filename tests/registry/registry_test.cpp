@@ -43,7 +43,7 @@ TEST_CASE("search path: --plugin-path, then PREFOPT_PLUGIN_PATH, then the built-
 TEST_CASE("a folder listed twice is loaded once", "[registry]") {
   const Registry registry = test::load_registry({default_plugin_dir(), default_plugin_dir() / "."});
   CHECK(registry.problems().empty());
-  CHECK(registry.plugins().size() == 3);
+  CHECK(registry.plugins().size() == test::load_registry().plugins().size());
 }
 
 TEST_CASE("an unknown name lists the kind's names, a did-you-mean and the search path", "[registry]") {

@@ -1,0 +1,66 @@
+// Task plugins define the world an experiment runs in: a token language, the prompts, a corpus
+// for supervised fine-tuning, and the gold reward — the simulated "true human preference" that
+// every result is measured against, so overoptimization of the proxy reward is visible.
+//
+// The gold reward is a weighted sum of named attributes (say valence, coherence, length), exposed
+// separately so simulated annotators can weigh them differently: real disagreement, not noise.
+#pragma once
+
+#include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
+
+#include <string>
+#include <vector>
+
+#include "prefopt/plugin.h"
+
+namespace prefopt {
+
+// Prompts and responses as token ids. A response ends at its first EOS token (included in its
+// length); tokens after it are padding and carry no meaning.
+struct Sequences {
+  at::Tensor prompts;    // [batch, prompt_length] int64
+  at::Tensor responses;  // [batch, max_response_length] int64
+  at::Tensor lengths;    // [batch] int64: tokens up to and including the first EOS, or the full width
+};
+
+// The length of each response: up to and including its first `eos`, or the full width.
+PREFOPT_API at::Tensor response_lengths(const at::Tensor& responses, std::int64_t eos);
+
+class PREFOPT_API Task : public Plugin {
+ public:
+  static constexpr PluginKind kKind = PluginKind::task;
+  ~Task() override;
+  PluginKind kind() const final { return kKind; }
+
+  std::int64_t vocab_size() const { return guarded([&] { return do_vocab_size(); }); }
+  std::int64_t eos_token() const { return guarded([&] { return do_eos_token(); }); }
+  std::int64_t prompt_length() const { return guarded([&] { return do_prompt_length(); }); }
+  std::int64_t max_response_length() const { return guarded([&] { return do_max_response_length(); }); }
+  // Names of the gold reward's attributes, in the order of score_attributes' columns.
+  std::vector<std::string> attribute_names() const { return guarded([&] { return do_attribute_names(); }); }
+  // [attributes] float: gold reward = score_attributes(s) · gold_weights().
+  at::Tensor gold_weights() const;
+
+  // [n, prompt_length] prompts from the task's prompt distribution.
+  at::Tensor sample_prompts(std::int64_t n, at::Generator& generator) const;
+  // n prompts with responses sampled from the true language: the supervised fine-tuning corpus.
+  Sequences sample_corpus(std::int64_t n, at::Generator& generator) const;
+  // [batch, attributes] float: each attribute of each (prompt, response).
+  at::Tensor score_attributes(const Sequences& sequences) const;
+  // [batch] float: the gold reward.
+  at::Tensor gold_reward(const Sequences& sequences) const;
+
+ protected:
+  virtual std::int64_t do_vocab_size() const = 0;
+  virtual std::int64_t do_eos_token() const = 0;
+  virtual std::int64_t do_prompt_length() const = 0;
+  virtual std::int64_t do_max_response_length() const = 0;
+  virtual std::vector<std::string> do_attribute_names() const = 0;
+  virtual at::Tensor do_gold_weights() const = 0;
+  virtual at::Tensor do_sample_prompts(std::int64_t n, at::Generator& generator) const = 0;
+  virtual Sequences do_sample_corpus(std::int64_t n, at::Generator& generator) const = 0;
+  virtual at::Tensor do_score_attributes(const Sequences& sequences) const = 0;
+};
+
+}  // namespace prefopt

@@ -1,0 +1,61 @@
+#include "prefopt/task.h"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+
+namespace prefopt {
+
+Task::~Task() = default;
+
+at::Tensor response_lengths(const at::Tensor& responses, std::int64_t eos) {
+  const std::int64_t width = responses.size(1);
+  const at::Tensor is_eos = responses.eq(eos);
+  // The index of the first EOS, or `width` when there is none.
+  const at::Tensor positions = at::arange(width, responses.options()).expand_as(responses);
+  const at::Tensor first = at::where(is_eos, positions, at::full_like(positions, width)).amin(1);
+  return at::clamp_max(first + 1, width);
+}
+
+namespace {
+void check(bool ok, const Plugin& plugin, const std::string& what) {
+  if (!ok) throw PluginError(fmt::format("{} broke the task contract: {}", plugin.display_name(), what));
+}
+}  // namespace
+
+at::Tensor Task::gold_weights() const {
+  at::Tensor weights = guarded([&] { return do_gold_weights(); });
+  check(weights.dim() == 1 && weights.size(0) == static_cast<std::int64_t>(attribute_names().size()), *this,
+        "gold_weights must have one weight per attribute");
+  return weights.to(at::kFloat);
+}
+
+at::Tensor Task::sample_prompts(std::int64_t n, at::Generator& generator) const {
+  at::Tensor prompts = guarded([&] { return do_sample_prompts(n, generator); });
+  check(prompts.dim() == 2 && prompts.size(0) == n && prompts.size(1) == prompt_length() &&
+            prompts.scalar_type() == at::kLong,
+        *this, fmt::format("sample_prompts must return [{}, {}] int64", n, prompt_length()));
+  return prompts;
+}
+
+Sequences Task::sample_corpus(std::int64_t n, at::Generator& generator) const {
+  Sequences corpus = guarded([&] { return do_sample_corpus(n, generator); });
+  check(corpus.prompts.dim() == 2 && corpus.prompts.size(0) == n && corpus.responses.dim() == 2 &&
+            corpus.responses.size(0) == n && corpus.responses.size(1) == max_response_length() &&
+            corpus.lengths.dim() == 1 && corpus.lengths.size(0) == n,
+        *this, fmt::format("sample_corpus must return {} prompts and responses of width {}", n, max_response_length()));
+  return corpus;
+}
+
+at::Tensor Task::score_attributes(const Sequences& sequences) const {
+  at::Tensor scores = guarded([&] { return do_score_attributes(sequences); });
+  check(scores.dim() == 2 && scores.size(0) == sequences.responses.size(0) &&
+            scores.size(1) == static_cast<std::int64_t>(attribute_names().size()),
+        *this, "score_attributes must return [batch, attributes]");
+  return scores.to(at::kFloat);
+}
+
+at::Tensor Task::gold_reward(const Sequences& sequences) const {
+  return score_attributes(sequences).matmul(gold_weights());
+}
+
+}  // namespace prefopt
