@@ -75,6 +75,9 @@ TEST_CASE("interpolation errors name the key and where it came from", "[config][
   CHECK_THAT(error("t = {a = 1}\ns = \"x${t}\"\n"), Contains("is a table and cannot be part of a string"));
   CHECK_THAT(error("a = \"${foo:bar}\""), Contains("unknown resolver 'foo'"));
   CHECK_THAT(error("a = \"${b\""), Contains("unterminated interpolation"));
+  std::string deep = "x";
+  for (int i = 0; i < 40; ++i) deep = "${" + deep + "}";
+  CHECK_THAT(error("x = 1\na = \"" + deep + "\"\n"), Contains("interpolations nest deeper than 32 levels"));
 }
 
 TEST_CASE("every mandatory value left unset is reported at once", "[config][interpolate]") {

@@ -174,6 +174,8 @@ TEST_CASE("conformance: errors are clear messages, never crashes", "[config][ove
   CHECK_THAT(error("${a.b"), Contains("unterminated interpolation"));
   CHECK_THAT(error("99999999999999999999"), Contains("does not fit in 64 bits"));
   CHECK_THAT(error("ab\xff"), Contains("not valid UTF-8 at byte 2"));  // found by the compose fuzzer
+  CHECK_THAT(error(std::string(5000, '[')), Contains("values nest deeper than 64 levels"));  // and this one by the override fuzzer
+  CHECK(value(std::string(60, '[') + std::string(60, ']')).is_array());
   // The caret points at the offending column of the override.
   CHECK_THAT(error("[]aa"), Contains("\n  []aa\n    ^"));
 }

@@ -155,7 +155,9 @@ class Resolver {
   Node expression(const Path& path, const Node& node, std::string text) {
     // Nested interpolations inside the expression resolve first: ${a.${b}}.
     if (find_interpolation(text) != std::string::npos) {
+      if (++nesting_ > kMaxNesting) fail(path, node, fmt::format("interpolations nest deeper than {} levels", kMaxNesting));
       const Node inner = evaluate(path, node, text);
+      --nesting_;
       text = inner.is_string() ? std::get<std::string>(inner.value) : format_inline(inner);
     }
     const std::size_t colon = text.find(':');
@@ -238,8 +240,10 @@ class Resolver {
     return *at(target);
   }
 
+  static constexpr int kMaxNesting = 32;
   Node& root_;
   std::vector<std::string> stack_;
+  int nesting_ = 0;
 };
 
 }  // namespace

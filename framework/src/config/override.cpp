@@ -117,7 +117,20 @@ class Parser {
   }
 
   // element := list | dict | quoted | function | primitive. `stops` end an unquoted primitive.
+  // Containers and function calls nest; a bound keeps a hostile override from exhausting the
+  // stack (found by the override fuzzer).
+  static constexpr int kMaxNesting = 64;
+  struct Nesting {
+    explicit Nesting(Parser& parser) : parser(parser) {
+      if (++parser.depth_ > kMaxNesting)
+        parser.fail(parser.pos_, fmt::format("values nest deeper than {} levels", kMaxNesting));
+    }
+    ~Nesting() { --parser.depth_; }
+    Parser& parser;
+  };
+
   Item parse_element(std::string_view stops) {
+    const Nesting nesting(*this);
     const std::size_t before_whitespace = pos_;
     skip_whitespace();
     const std::size_t start = pos_;
@@ -737,6 +750,7 @@ class Parser {
   std::string_view text_;
   std::size_t offset_;
   std::size_t pos_ = 0;
+  int depth_ = 0;
 };
 
 bool is_group_segment(std::string_view s) {

@@ -1,0 +1,66 @@
+// The policy: a causal transformer language model over a task's tokens. Algorithms train it;
+// the frozen reference policy and the reward models' backbones are copies of the SFT policy.
+//
+//   Policy policy(PolicyOptions{.vocab = 32, .context = 16});
+//   Sequences samples = policy->sample(prompts, /*response_length=*/12, {.temperature = 1.0}, eos, generator);
+//   at::Tensor log_probs = policy->response_log_probs(samples, /*temperature=*/1.0);   // [batch, 12]
+//
+// Sampling uses a key/value cache: the prompt is encoded once, then each step attends its one new
+// token to the cached keys and values, O(T) per token instead of O(T^2) without the cache.
+#pragma once
+
+#include <torch/nn.h>
+
+#include "prefopt/task.h"
+
+namespace prefopt {
+
+struct PolicyOptions {
+  std::int64_t vocab = 32;
+  std::int64_t context = 16;  // prompt + response tokens at most
+  std::int64_t width = 64;
+  std::int64_t depth = 2;
+  std::int64_t heads = 4;
+};
+
+struct SamplingOptions {
+  double temperature = 1.0;  // logits are divided by it, also when log-probs are recomputed
+  std::int64_t top_k = 0;    // 0: the whole vocabulary
+  bool use_cache = true;     // false only to measure what the cache saves
+};
+
+class PREFOPT_API PolicyImpl : public torch::nn::Module {
+ public:
+  explicit PolicyImpl(const PolicyOptions& options);
+
+  const PolicyOptions& options() const { return options_; }
+
+  // [batch, time] tokens -> [batch, time, width] final hidden states (causal).
+  torch::Tensor hidden(const torch::Tensor& tokens);
+  // [batch, time] tokens -> [batch, time, vocab] next-token logits (causal).
+  torch::Tensor forward(const torch::Tensor& tokens);
+
+  // Per-token log-probabilities of each response given its prompt, with logits divided by
+  // `temperature`: [batch, response width], 0 past each response's length.
+  torch::Tensor response_log_probs(const Sequences& sequences, double temperature);
+
+  // Samples `response_length` tokens after each prompt; tokens after the first EOS become EOS.
+  // Runs without gradients.
+  Sequences sample(const torch::Tensor& prompts, std::int64_t response_length, const SamplingOptions& sampling,
+                   std::int64_t eos, at::Generator& generator);
+
+ private:
+  struct Block;
+  PolicyOptions options_;
+  torch::nn::Embedding token_embedding_{nullptr};
+  torch::nn::Embedding position_embedding_{nullptr};
+  std::vector<std::shared_ptr<Block>> blocks_;
+  torch::nn::LayerNorm final_norm_{nullptr};
+  torch::nn::Linear head_{nullptr};
+};
+TORCH_MODULE(Policy);
+
+// A mask of the response tokens: [batch, width] float, 1 up to each response's length.
+PREFOPT_API torch::Tensor response_mask(const Sequences& sequences);
+
+}  // namespace prefopt

@@ -1,0 +1,26 @@
+// Stage `sft`: supervised fine-tuning of the base policy on the task's corpus (samples of the
+// true language), by next-token cross-entropy on the response tokens.
+#pragma once
+
+#include "prefopt/policy.h"
+
+namespace prefopt {
+
+struct SftOptions {
+  std::int64_t corpus_size = 4096;
+  std::int64_t steps = 300;
+  std::int64_t batch_size = 64;
+  double learning_rate = 3e-3;
+};
+
+struct SftReport {
+  double initial_loss = 0;  // mean response-token NLL on the first batch, before training
+  double final_loss = 0;    // mean over the last 10% of steps
+};
+
+PREFOPT_API SftReport train_sft(Policy& policy, const Task& task, const SftOptions& options, at::Generator& generator);
+
+// Mean negative log-likelihood per response token (EOS included), the SFT loss.
+PREFOPT_API torch::Tensor response_nll(Policy& policy, const Sequences& batch);
+
+}  // namespace prefopt
