@@ -91,6 +91,17 @@ torch::Tensor PolicyImpl::hidden(const torch::Tensor& tokens) {
 
 torch::Tensor PolicyImpl::forward(const torch::Tensor& tokens) { return head_(hidden(tokens)); }
 
+Policy copy_policy(Policy& source) {
+  Policy copy(source->options());
+  torch::NoGradGuard no_grad;
+  const auto from = source->named_parameters();
+  for (auto& parameter : copy->named_parameters()) parameter.value().copy_(from[parameter.key()]);
+  copy->to(source->parameters().front().device());
+  return copy;
+}
+
+torch::Tensor last_token_positions(const Sequences& s) { return s.prompts.size(1) + s.lengths - 1; }
+
 torch::Tensor response_mask(const Sequences& s) {
   const torch::Tensor positions = torch::arange(s.responses.size(1), s.lengths.options()).unsqueeze(0);
   return positions.lt(s.lengths.unsqueeze(1)).to(torch::kFloat);

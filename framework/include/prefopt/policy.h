@@ -60,6 +60,13 @@ class PREFOPT_API PolicyImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Policy);
 
+// A new policy with the same shape and a copy of `source`'s weights (the reference policy, and
+// reward-model backbones, start as copies of the SFT policy).
+PREFOPT_API Policy copy_policy(Policy& source);
+
+// [batch] position in cat(prompt, response) of each response's last token (its EOS, if any).
+PREFOPT_API torch::Tensor last_token_positions(const Sequences& sequences);
+
 // A mask of the response tokens: [batch, width] float, 1 up to each response's length.
 PREFOPT_API torch::Tensor response_mask(const Sequences& sequences);
 

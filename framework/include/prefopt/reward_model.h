@@ -1,0 +1,71 @@
+// Reward-model plugins learn a proxy reward from noisy preference labels. A reward model starts
+// from the SFT policy (its transformer backbone) and reads a scalar at each response's last token.
+// Several members (different seeds or bootstrap resamples) make an ensemble; an Ensemble plugin
+// combines their scores into the proxy reward the algorithms optimize.
+#pragma once
+
+#include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
+
+#include <string>
+#include <vector>
+
+#include "prefopt/annotator.h"
+#include "prefopt/policy.h"
+
+namespace prefopt {
+
+// Preference pairs: two responses to the same prompts and the annotators' labels.
+struct PreferenceData {
+  Sequences a;
+  Sequences b;
+  Labels labels;
+
+  std::int64_t size() const { return a.responses.size(0); }
+  // The pairs at `rows` (a bootstrap resample, a train/held-out split).
+  PREFOPT_API PreferenceData select(const at::Tensor& rows) const;
+};
+
+// A policy backbone with a scalar head read at each response's last token: the network reward
+// models train. The head starts as N(0, 1/sqrt(width + 1)) with a zero bias.
+class PREFOPT_API RewardNetImpl : public torch::nn::Module {
+ public:
+  explicit RewardNetImpl(Policy& sft);  // copies the SFT policy's weights
+  torch::Tensor forward(const Sequences& sequences);  // [batch]
+
+ private:
+  Policy backbone_{nullptr};
+  torch::nn::Linear head_{nullptr};
+};
+TORCH_MODULE(RewardNet);
+
+class PREFOPT_API RewardModel : public Plugin {
+ public:
+  static constexpr PluginKind kKind = PluginKind::reward_model;
+  ~RewardModel() override;
+  PluginKind kind() const final { return kKind; }
+
+  // Trains from `sft` (copied, never changed) on the pairs whose label is kept.
+  void fit(Policy& sft, const PreferenceData& data, at::Generator& generator);
+  // Shifts scores so that `reference` samples score 0 on average (Huang et al. 2024): members
+  // then share a scale origin before an ensemble combines them.
+  void normalize(const Sequences& reference);
+  // [batch] rewards, normalized. Runs without gradients.
+  at::Tensor score(const Sequences& sequences) const;
+  // What the model learned about each annotator, if anything: crowd_bt's reliabilities.
+  std::vector<double> annotator_reliability() const { return guarded([&] { return do_annotator_reliability(); }); }
+
+ protected:
+  virtual void do_fit(Policy& sft, const PreferenceData& data, at::Generator& generator) = 0;
+  virtual at::Tensor do_score(const Sequences& sequences) const = 0;  // unnormalized, [batch]
+  virtual std::vector<double> do_annotator_reliability() const { return {}; }
+
+ private:
+  double offset_ = 0.0;
+  bool fitted_ = false;
+};
+
+// The fraction of pairs where `model` prefers the response the labels prefer.
+PREFOPT_API double preference_accuracy(const RewardModel& model, const PreferenceData& data, const at::Tensor& prefers_a);
+
+}  // namespace prefopt

@@ -1,0 +1,64 @@
+#include "prefopt/reward_model.h"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+namespace prefopt {
+
+RewardModel::~RewardModel() = default;
+
+RewardNetImpl::RewardNetImpl(Policy& sft) {
+  backbone_ = register_module("backbone", copy_policy(sft));
+  const std::int64_t width = sft->options().width;
+  head_ = register_module("head", torch::nn::Linear(width, 1));
+  torch::NoGradGuard no_grad;
+  head_->weight.normal_(0.0, 1.0 / std::sqrt(static_cast<double>(width + 1)));
+  head_->bias.zero_();
+  to(sft->parameters().front().device());
+}
+
+torch::Tensor RewardNetImpl::forward(const Sequences& s) {
+  const torch::Tensor hidden = backbone_->hidden(torch::cat({s.prompts, s.responses}, 1));
+  const torch::Tensor last = last_token_positions(s).view({-1, 1, 1}).expand({-1, 1, hidden.size(2)});
+  return head_(hidden.gather(1, last).squeeze(1)).squeeze(1);
+}
+
+PreferenceData PreferenceData::select(const at::Tensor& rows) const {
+  auto pick = [&](const Sequences& s) {
+    return Sequences{s.prompts.index_select(0, rows), s.responses.index_select(0, rows), s.lengths.index_select(0, rows)};
+  };
+  Labels l = labels;
+  l.votes = labels.votes.index_select(0, rows);
+  l.annotators = labels.annotators.index_select(0, rows);
+  l.prefers_a = labels.prefers_a.index_select(0, rows);
+  l.keep = labels.keep.index_select(0, rows);
+  return {pick(a), pick(b), std::move(l)};
+}
+
+void RewardModel::fit(Policy& sft, const PreferenceData& data, at::Generator& generator) {
+  if (data.size() == 0) throw std::invalid_argument(fmt::format("{}: no preference pairs to train on", display_name()));
+  guarded([&] { do_fit(sft, data, generator); });
+  offset_ = 0.0;
+  fitted_ = true;
+}
+
+void RewardModel::normalize(const Sequences& reference) { offset_ = score(reference).mean().item<double>() + offset_; }
+
+at::Tensor RewardModel::score(const Sequences& sequences) const {
+  if (!fitted_) throw std::logic_error(fmt::format("{}: score() before fit()", display_name()));
+  torch::NoGradGuard no_grad;
+  at::Tensor scores = guarded([&] { return do_score(sequences); });
+  if (scores.dim() != 1 || scores.size(0) != sequences.responses.size(0))
+    throw PluginError(fmt::format("{} returned scores of shape {}; expected [{}]", display_name(),
+                                  fmt::join(scores.sizes(), "x"), sequences.responses.size(0)));
+  return scores.to(torch::kFloat) - offset_;
+}
+
+double preference_accuracy(const RewardModel& model, const PreferenceData& data, const at::Tensor& prefers_a) {
+  const at::Tensor model_prefers_a = model.score(data.a).gt(model.score(data.b));
+  return model_prefers_a.eq(prefers_a).to(torch::kDouble).mean().item<double>();
+}
+
+}  // namespace prefopt
