@@ -20,6 +20,7 @@ using Args = std::vector<std::string>;
 int plugins_list(const Args& args);
 int plugins_show(const Args& args);
 int config(const Args& args);
+int run(const Args& args);
 
 // Options every subcommand that loads plugins accepts.
 void add_plugin_path_option(boost::program_options::options_description& options);

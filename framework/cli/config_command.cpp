@@ -7,6 +7,7 @@
 #include "config/compose.h"
 #include "config/interpolate.h"
 #include "config/validate.h"
+#include "pipeline/trial.h"
 #include "text.h"
 
 namespace po = boost::program_options;
@@ -59,7 +60,7 @@ ResolvedTrials compose_trials(const std::string& experiment, const std::vector<s
     const auto plugin_paths = config_plugin_paths(composition.config, experiment);
     auto registry = registries.find(plugin_paths);
     if (registry == registries.end()) registry = registries.emplace(plugin_paths, load_registry(vars, plugin_paths)).first;
-    config::check_plugins(composition.config, registry->second);
+    config::check_plugins(composition.config, registry->second, pipeline_sections());
     out.trials.push_back({std::move(trial), std::move(composition)});
   }
   return out;

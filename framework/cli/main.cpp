@@ -18,6 +18,7 @@ constexpr const char* kOverview = R"(usage: prefopt [--version] [--help] <comman
 
 Commands:
   config          compose an experiment with overrides and print the resolved config
+  run             run one trial of the pipeline into a fresh run folder (or --rerun one)
   plugins list    list the plugins found on the plugin search path
   plugins show    show one plugin's description and parameter schema
 
@@ -37,6 +38,7 @@ struct Command {
 
 const std::map<std::string, Command> kCommands = {
     {"config", {"compose an experiment with overrides and print the resolved config", config}},
+    {"run", {"run one trial of the pipeline into a fresh run folder (or --rerun one)", run}},
     {"plugins list", {"list the plugins found on the plugin search path", plugins_list}},
     {"plugins show", {"show one plugin's description and parameter schema", plugins_show}},
 };
@@ -51,7 +53,7 @@ void print_version() {
                   : std::string("not available"));
 }
 
-int run(int argc, char** argv) {
+int dispatch(int argc, char** argv) {
   const Args words(argv + 1, argv + argc);
   if (words.empty()) throw ConfigError(fmt::format("no command given\n\n{}", kOverview));
   // Options before the command belong to prefopt itself; everything after it to the command, so
@@ -97,7 +99,7 @@ int run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   try {
-    return prefopt::cli::run(argc, argv);
+    return prefopt::cli::dispatch(argc, argv);
   } catch (const prefopt::Error& e) {
     fmt::print(stderr, "prefopt: error: {}\n", e.what());
     return static_cast<int>(e.code());

@@ -44,6 +44,12 @@ void RewardModel::fit(Policy& sft, const PreferenceData& data, at::Generator& ge
   fitted_ = true;
 }
 
+void RewardModel::load(Policy& sft, const std::string& folder) {
+  guarded([&] { do_load(sft, folder); });
+  offset_ = 0.0;
+  fitted_ = true;
+}
+
 void RewardModel::normalize(const Sequences& reference) { offset_ = score(reference).mean().item<double>() + offset_; }
 
 at::Tensor RewardModel::score(const Sequences& sequences) const {

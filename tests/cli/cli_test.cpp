@@ -53,7 +53,7 @@ TEST_CASE("plugins list shows every plugin as a table or JSON", "[cli]") {
   CHECK_THAT(table.out, Catch::Matches("KIND +NAME +VERSION +DESCRIPTION +LIBRARY\n(.|\n)*"));
   CHECK(test::lists_plugin(table.out, "ensemble", "worst_case"));
   CHECK_THAT(table.out, Contains("1.0.0    minimum of the reward models' scores (WCO)"));
-  for (const char* kind : {"annotator", "ensemble", "task"}) {  // every kind that has plugins so far
+  for (const char* kind : {"algorithm", "annotator", "ensemble", "reward_model", "task"}) {
     const auto of_kind = run_cli({"plugins", "list", "--kind", kind});
     CHECK(of_kind.status == 0);
     CHECK(std::count(of_kind.out.begin(), of_kind.out.end(), '\n') >= 2);
@@ -67,9 +67,10 @@ TEST_CASE("plugins list shows every plugin as a table or JSON", "[cli]") {
   CHECK(parsed[0]["kind"] == "ensemble");
   CHECK(parsed[0]["library"] == (default_plugin_dir() / "ensemble_mean.so").string());
 
-  const auto none = run_cli({"plugins", "list", "--kind", "algorithm"});
-  CHECK(none.status == 0);
-  CHECK_THAT(none.out, Contains("(no plugins found)"));
+  const auto algorithms = run_cli({"plugins", "list", "--kind", "algorithm"});
+  CHECK(algorithms.status == 0);
+  CHECK(test::lists_plugin(algorithms.out, "algorithm", "best_of_n"));
+  CHECK_FALSE(test::lists_plugin(algorithms.out, "ensemble", "mean"));
 }
 
 TEST_CASE("plugins show prints the parameter schema", "[cli]") {

@@ -54,11 +54,17 @@ class PREFOPT_API RewardModel : public Plugin {
   at::Tensor score(const Sequences& sequences) const;
   // What the model learned about each annotator, if anything: crowd_bt's reliabilities.
   std::vector<double> annotator_reliability() const { return guarded([&] { return do_annotator_reliability(); }); }
+  // The trained model in `folder` (the stage cache), and back; load() needs the SFT policy the
+  // model was fitted from, for its shape. Normalize again after loading.
+  void save(const std::string& folder) const { guarded([&] { do_save(folder); }); }
+  void load(Policy& sft, const std::string& folder);
 
  protected:
   virtual void do_fit(Policy& sft, const PreferenceData& data, at::Generator& generator) = 0;
   virtual at::Tensor do_score(const Sequences& sequences) const = 0;  // unnormalized, [batch]
   virtual std::vector<double> do_annotator_reliability() const { return {}; }
+  virtual void do_save(const std::string& folder) const = 0;
+  virtual void do_load(Policy& sft, const std::string& folder) = 0;
 
  private:
   double offset_ = 0.0;

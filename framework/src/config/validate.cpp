@@ -39,7 +39,59 @@ std::variant<ParamValue, std::string> to_param(const Node& node) {
   return std::string("a list of mixed types is not a plugin parameter");
 }
 
+// Checks a section's keys (all but `plugin`) against `info`'s schema, appending problems in the
+// order the keys were written.
+void check_section(const std::string& section_key, const Node& section, const PluginInfo& info,
+                   std::vector<ValidationProblem>& problems) {
+  const std::size_t first = problems.size();
+  ParamMap given;
+  for (const auto& [key, value] : section.table()) {
+    if (key == "plugin") continue;
+    auto converted = to_param(value);
+    if (auto* why = std::get_if<std::string>(&converted))
+      problems.push_back({section_key + "." + key, value.origin, *why});
+    else
+      given.emplace(key, std::get<ParamValue>(std::move(converted)));
+  }
+  const auto checked = check_params(info, given);
+  if (const auto* found = std::get_if<std::vector<ParamProblem>>(&checked))
+    for (const ParamProblem& problem : *found)
+      problems.push_back({section_key + "." + problem.key, section.child(problem.key)->origin, problem.message});
+  auto position = [&](const ValidationProblem& p) {
+    const auto& entries = section.table();
+    const std::string key = p.key.substr(section_key.size() + 1);
+    return std::find_if(entries.begin(), entries.end(), [&](const auto& e) { return e.first == key; }) - entries.begin();
+  };
+  std::stable_sort(problems.begin() + static_cast<std::ptrdiff_t>(first), problems.end(),
+                   [&](const auto& a, const auto& b) { return position(a) < position(b); });
+}
+
 }  // namespace
+
+std::vector<ValidationProblem> validate_sections(const Node& config, const SectionSchemas& sections) {
+  std::vector<ValidationProblem> problems;
+  for (const auto& [name, specs] : sections) {
+    const Node* section = config.child(name);
+    if (section == nullptr) continue;
+    if (!section->is_table()) {
+      problems.push_back({name, section->origin, "must be a table"});
+      continue;
+    }
+    std::vector<std::string> keys;
+    for (const ParamSpec& spec : specs) keys.push_back(spec.name());
+    Node known{Table{}, section->origin};
+    for (const auto& [key, value] : section->table()) {
+      if (std::find(keys.begin(), keys.end(), key) != keys.end()) {
+        known.table().emplace_back(key, value);
+        continue;
+      }
+      problems.push_back({name + "." + key, value.origin,
+                          fmt::format("unknown key of [{}]{}; its keys are {}", name, did_you_mean(key, keys), join(keys, ", "))});
+    }
+    check_section(name, known, PluginInfo{.name = name, .version = "-", .description = "", .params = specs}, problems);
+  }
+  return problems;
+}
 
 ParamMap section_params(const Node& section) {
   ParamMap out;
@@ -81,35 +133,14 @@ std::vector<ValidationProblem> validate_plugins(const Node& config, const Regist
                           true});
       continue;
     }
-    ParamMap given;
-    for (const auto& [key, value] : section->table()) {
-      if (key == "plugin") continue;
-      auto converted = to_param(value);
-      if (auto* why = std::get_if<std::string>(&converted))
-        problems.push_back({section_key + "." + key, value.origin, *why});
-      else
-        given.emplace(key, std::get<ParamValue>(std::move(converted)));
-    }
-    const auto checked = check_params(**info, given);
-    if (const auto* found = std::get_if<std::vector<ParamProblem>>(&checked)) {
-      const std::size_t first = problems.size();
-      for (const ParamProblem& problem : *found)
-        problems.push_back({section_key + "." + problem.key, section->child(problem.key)->origin, problem.message});
-      // In the order the keys were written, not alphabetical.
-      auto position = [&](const ValidationProblem& p) {
-        const auto& entries = section->table();
-        const std::string key = p.key.substr(section_key.size() + 1);
-        return std::find_if(entries.begin(), entries.end(), [&](const auto& e) { return e.first == key; }) - entries.begin();
-      };
-      std::stable_sort(problems.begin() + static_cast<std::ptrdiff_t>(first), problems.end(),
-                       [&](const auto& a, const auto& b) { return position(a) < position(b); });
-    }
+    check_section(section_key, *section, **info, problems);
   }
   return problems;
 }
 
-void check_plugins(const Node& config, const Registry& registry) {
-  const auto problems = validate_plugins(config, registry);
+void check_plugins(const Node& config, const Registry& registry, const SectionSchemas& sections) {
+  auto problems = validate_plugins(config, registry);
+  for (ValidationProblem& problem : validate_sections(config, sections)) problems.push_back(std::move(problem));
   if (problems.empty()) return;
   std::string message = fmt::format("{} problem{} in the configuration:", problems.size(), problems.size() == 1 ? "" : "s");
   for (const ValidationProblem& problem : problems)

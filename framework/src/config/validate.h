@@ -27,9 +27,13 @@ struct ValidationProblem {
 
 PREFOPT_API std::vector<ValidationProblem> validate_plugins(const Node& config, const Registry& registry);
 
+// Sections with a fixed schema that are not plugins (the pipeline's [sft], [policy], ...).
+using SectionSchemas = std::vector<std::pair<std::string, std::vector<ParamSpec>>>;
+PREFOPT_API std::vector<ValidationProblem> validate_sections(const Node& config, const SectionSchemas& sections);
+
 // Throws when there are problems: PluginError (exit 3) if a named plugin does not exist, else
 // ConfigError (exit 2); the message lists every problem, one per line.
-PREFOPT_API void check_plugins(const Node& config, const Registry& registry);
+PREFOPT_API void check_plugins(const Node& config, const Registry& registry, const SectionSchemas& sections = {});
 
 // The parameters of a plugin section (everything but `plugin`) as a ParamMap, for creation.
 PREFOPT_API ParamMap section_params(const Node& section);

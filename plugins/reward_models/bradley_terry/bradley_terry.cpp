@@ -43,6 +43,16 @@ class BradleyTerryRewardModel final : public prefopt::RewardModel {
 
   at::Tensor do_score(const prefopt::Sequences& sequences) const override { return net_->forward(sequences); }
 
+  void do_save(const std::string& folder) const override {
+    torch::save(net_, folder + "/reward_net.pt");
+  }
+
+  void do_load(prefopt::Policy& sft, const std::string& folder) override {
+    net_ = prefopt::RewardNet(sft);
+    torch::load(net_, folder + "/reward_net.pt");
+    net_->eval();
+  }
+
  private:
   std::int64_t epochs_, batch_size_;
   double learning_rate_, margin_, smoothing_;

@@ -55,6 +55,18 @@ class CrowdBtRewardModel final : public prefopt::RewardModel {
 
   at::Tensor do_score(const prefopt::Sequences& sequences) const override { return net_->forward(sequences); }
 
+  void do_save(const std::string& folder) const override {
+    torch::save(net_, folder + "/reward_net.pt");
+    torch::save(reliability_logits_.detach(), folder + "/reliability.pt");
+  }
+
+  void do_load(prefopt::Policy& sft, const std::string& folder) override {
+    net_ = prefopt::RewardNet(sft);
+    torch::load(net_, folder + "/reward_net.pt");
+    torch::load(reliability_logits_, folder + "/reliability.pt");
+    net_->eval();
+  }
+
   std::vector<double> do_annotator_reliability() const override {
     if (!reliability_logits_.defined()) return {};
     const torch::Tensor eta = torch::sigmoid(reliability_logits_.detach()).to(torch::kDouble);

@@ -1,0 +1,143 @@
+// `prefopt run`: one trial of the pipeline into a fresh run folder; `--rerun` repeats a run from
+// the resolved config it saved.
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include "commands.h"
+#include "config/compose.h"
+#include "pipeline/stage_cache.h"
+#include "pipeline/trial.h"
+#include "text.h"
+
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace prefopt::cli {
+namespace {
+
+// Resolved strings are final: escape "${" so that composing resolved.toml again (--rerun) reads
+// them literally; folders in the config become absolute, since resolved.toml lives elsewhere.
+void make_rerunnable(config::Node& node, const fs::path& experiment_folder, bool folder_list = false) {
+  if (auto* text = std::get_if<std::string>(&node.value)) {
+    if (folder_list && fs::path(*text).is_relative()) *text = (experiment_folder / *text).lexically_normal().string();
+    for (std::size_t at = text->find("${"); at != std::string::npos; at = text->find("${", at + 3)) text->insert(at, "\\");
+  } else if (node.is_array()) {
+    for (config::Node& element : node.array()) make_rerunnable(element, experiment_folder, folder_list);
+  } else if (node.is_table()) {
+    for (auto& [key, child] : node.table()) make_rerunnable(child, experiment_folder, key == "paths" || key == "searchpath");
+  }
+}
+
+std::string stem_of(const fs::path& experiment) { return experiment.stem().string(); }
+
+}  // namespace
+
+int run(const Args& args) {
+  po::options_description options("Options");
+  options.add_options()("experiment", po::value<std::string>(), "the experiment TOML file")(
+      "overrides", po::value<std::vector<std::string>>(), "Hydra-style overrides")(
+      "out", po::value<std::string>(), "the run folder (default outputs/<experiment>/<time>-<hash>/)")(
+      "cache", po::value<std::string>(), "the stage cache folder, shared by runs (default outputs/.stage-cache)")(
+      "no-cache", po::bool_switch(), "compute every stage afresh, inside the run folder")(
+      "rerun", po::value<std::string>(), "repeat the run saved in this run folder, from its resolved.toml");
+  options.add_options()("config-dir", po::value<std::vector<std::string>>()->composing(),
+                        "also search this folder for config groups (repeatable)");
+  add_plugin_path_option(options);
+  po::positional_options_description positional;
+  positional.add("experiment", 1).add("overrides", -1);
+  po::variables_map vars;
+  if (parse_args(args,
+                 "usage: prefopt run EXPERIMENT.toml [OVERRIDES...] [--out DIR] [--cache DIR | --no-cache]\n"
+                 "       prefopt run --rerun RUN_DIR [--out DIR]\n\n"
+                 "Runs one trial end to end: base policy (SFT), preference collection, reward models,\n"
+                 "the algorithm, and the evaluation against the gold reward. The run folder receives\n"
+                 "resolved.toml, overrides.json, run.log, metrics.jsonl and summary.json.",
+                 options, positional, vars))
+    return 0;
+
+  std::string experiment;
+  std::vector<std::string> overrides;
+  std::string stem;
+  if (vars.count("rerun")) {
+    if (vars.count("experiment")) throw ConfigError("--rerun takes a run folder instead of an experiment and overrides");
+    const fs::path previous = vars["rerun"].as<std::string>();
+    if (!fs::is_regular_file(previous / "resolved.toml"))
+      throw ConfigError(fmt::format("--rerun: '{}' is not a run folder (no resolved.toml)", previous.string()));
+    experiment = (previous / "resolved.toml").string();
+    std::ifstream run_file(previous / "run.json");
+    stem = run_file ? json::parse(run_file).value("experiment_name", "rerun") : "rerun";
+  } else {
+    if (!vars.count("experiment")) throw ConfigError("prefopt run needs an experiment file (or --rerun RUN_DIR)");
+    experiment = vars["experiment"].as<std::string>();
+    if (vars.count("overrides")) overrides = vars["overrides"].as<std::vector<std::string>>();
+    stem = stem_of(experiment);
+  }
+
+  ResolvedTrials resolved = compose_trials(experiment, overrides, /*multirun=*/false, vars);
+  config::Node& config = resolved.trials.front().composition.config;
+  make_rerunnable(config, fs::absolute(experiment).parent_path());
+  const std::string resolved_text = config::to_toml_string(config);
+
+  const auto now = std::chrono::system_clock::now();
+  const fs::path run_dir =
+      vars.count("out") ? fs::path(vars["out"].as<std::string>())
+                        : fs::path("outputs") / stem /
+                              fmt::format("{:%Y%m%d-%H%M%S}-{}", fmt::localtime(std::chrono::system_clock::to_time_t(now)),
+                                          stable_hash(resolved_text + std::to_string(::getpid())).substr(0, 8));
+  std::error_code error;
+  if (fs::exists(run_dir, error) && !fs::is_empty(run_dir, error))
+    throw ConfigError(fmt::format("the run folder '{}' is not empty; choose another --out", run_dir.string()));
+  fs::create_directories(run_dir);
+  std::ofstream(run_dir / "resolved.toml") << resolved_text;
+  std::ofstream(run_dir / "overrides.json") << json(overrides).dump(2) << "\n";
+  std::ofstream(run_dir / "run.json") << json{{"experiment", experiment},
+                                              {"experiment_name", stem},
+                                              {"overrides", overrides},
+                                              {"prefopt", version_string()}}
+                                             .dump(2)
+                                      << "\n";
+  fmt::print(stderr, "run folder: {}\n", run_dir.string());
+
+  const std::vector<std::string> plugin_paths = [&] {
+    std::vector<std::string> out;
+    if (const config::Node* paths = config::find(config, "plugins.paths"); paths && paths->is_array())
+      for (const config::Node& p : paths->array()) out.push_back(std::get<std::string>(p.value));
+    return out;
+  }();
+  const Registry registry = load_registry(vars, plugin_paths);
+  std::ofstream log_file(run_dir / "run.log");
+  TrialOptions trial_options{run_dir,
+                             vars["no-cache"].as<bool>() ? run_dir / "stages"
+                             : vars.count("cache")        ? fs::path(vars["cache"].as<std::string>())
+                                                          : fs::path("outputs") / ".stage-cache",
+                             [&](const std::string& line) {
+                               fmt::print(stderr, "{}\n", line);
+                               log_file << line << "\n" << std::flush;
+                             }};
+  TrialResult result;
+  try {
+    result = run_trial(config, registry, trial_options);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    log_file << "run failed: " << e.what() << "\n";
+    throw;
+  }
+
+  fmt::print("{:<12} {:>8} {:>8} {:>8} {:>9}\n", "evaluation", "gold", "proxy", "KL", "win rate");
+  for (const json& row : result.rows)
+    fmt::print("{:<12} {:>8.3f} {:>8.3f} {:>8.3f} {:>9.3f}\n", row["label"].get<std::string>(), row["gold"].get<double>(),
+               row["proxy"].get<double>(), row["kl"].get<double>(), row["win_rate"].get<double>());
+  fmt::print("reference policy gold {:.3f}; results in {}\n", result.summary["reference_gold"].get<double>(),
+             run_dir.string());
+  return 0;
+}
+
+}  // namespace prefopt::cli

@@ -1,0 +1,7 @@
+#include "prefopt/algorithm.h"
+
+namespace prefopt {
+
+Algorithm::~Algorithm() = default;
+
+}  // namespace prefopt

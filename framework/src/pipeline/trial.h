@@ -1,0 +1,36 @@
+// One trial of the RLHF pipeline, end to end:
+//
+//   task ─► sft (base policy) ─► preferences (samples, gold scores, annotator labels)
+//        ─► reward models (members) ─► ensemble ─► algorithm ─► shared evaluation
+//
+// Stages come from the stage cache when another trial already computed them. The run folder
+// receives metrics.jsonl (one row per evaluation) and summary.json.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
+
+#include "config/node.h"
+#include "registry.h"
+
+namespace prefopt {
+
+struct TrialOptions {
+  std::filesystem::path run_dir;
+  std::filesystem::path cache_dir;  // the stage cache
+  std::function<void(const std::string&)> log;  // progress lines
+};
+
+struct TrialResult {
+  std::vector<nlohmann::json> rows;  // as in metrics.jsonl
+  nlohmann::json summary;            // as in summary.json
+};
+
+// The schemas of the pipeline's own sections ([policy], [sft], [preferences], [reward_models],
+// [eval]), checked like plugin parameters.
+PREFOPT_API const std::vector<std::pair<std::string, std::vector<ParamSpec>>>& pipeline_sections();
+
+PREFOPT_API TrialResult run_trial(const config::Node& config, const Registry& registry, const TrialOptions& options);
+
+}  // namespace prefopt

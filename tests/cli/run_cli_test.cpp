@@ -1,0 +1,107 @@
+// `prefopt run` end to end at tiny sizes: run folder contents, stage reuse, determinism, --rerun.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
+#include "support.h"
+
+using namespace prefopt;
+using Catch::Contains;
+using nlohmann::json;
+using test::run_cli;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kExperiment = (fs::path(PREFOPT_SOURCE_DIR) / "experiments/best_of_n.toml").string();
+const std::vector<std::string> kTiny = {"policy.width=16",        "sft.steps=20",          "sft.corpus_size=256",
+                                        "preferences.pairs=64",   "preferences.held_out=32", "reward_models.members=2",
+                                        "reward_models.bootstrap=true", "eval.prompts=16"};
+
+test::CliResult run(const fs::path& out, const fs::path& cache, std::vector<std::string> extra) {
+  std::vector<std::string> args = {"run", kExperiment, "--out", out.string(), "--cache", cache.string()};
+  args.insert(args.end(), kTiny.begin(), kTiny.end());
+  args.insert(args.end(), extra.begin(), extra.end());
+  return run_cli(args);
+}
+
+std::vector<json> metrics(const fs::path& run_dir) {
+  std::vector<json> rows;
+  std::ifstream in(run_dir / "metrics.jsonl");
+  for (std::string line; std::getline(in, line);) rows.push_back(json::parse(line));
+  return rows;
+}
+
+}  // namespace
+
+TEST_CASE("prefopt run goes from nothing to evaluated metrics in a fresh run folder", "[run]") {
+  test::TempDir dir;
+  const fs::path first = dir.path() / "first", cache = dir.path() / "cache";
+  const auto result = run(first, cache, {"algorithm.n=[1,4]"});
+  INFO(result.err);
+  REQUIRE(result.status == 0);
+  CHECK_THAT(result.out, Contains("n = 4"));
+  for (const char* file : {"resolved.toml", "overrides.json", "run.json", "run.log", "metrics.jsonl", "summary.json"})
+    CHECK(fs::is_regular_file(first / file));
+  const json overrides = json::parse(test::read_file(first / "overrides.json"));
+  CHECK(overrides.back() == "algorithm.n=[1,4]");  // exactly as given
+  const auto rows = metrics(first);
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[0]["kl"] == 0.0);
+  CHECK(rows[1]["kl"].get<double>() == Approx(std::log(4.0) - 0.75));
+  CHECK(rows[1]["proxy_members"].size() == 2);
+  for (const char* key : {"gold", "gold_valence", "gold_coherence", "gold_length", "proxy", "win_rate", "mean_length",
+                          "disagreement", "sqrt_kl"})
+    CHECK(rows[1].contains(key));
+  const json summary = json::parse(test::read_file(first / "summary.json"));
+  CHECK(summary["stages"]["sft"]["reused"] == false);
+  CHECK(summary["stages"]["reward_models"]["held_out_accuracy"].size() == 2);
+
+  SECTION("a trial that differs only in the algorithm reuses every stage") {
+    const auto second = run(dir.path() / "second", cache, {"algorithm.n=[1,4,16]"});
+    REQUIRE(second.status == 0);
+    CHECK_THAT(second.err, Contains("sft: reused"));
+    CHECK_THAT(second.err, Contains("preferences: reused"));
+    CHECK_THAT(second.err, Contains("reward_models: reused"));
+    const auto again = metrics(dir.path() / "second");
+    REQUIRE(again.size() == 3);
+    CHECK(again[0] == rows[0]);
+    CHECK(again[1] == rows[1]);
+  }
+  SECTION("the same config and seed give identical metrics, computed afresh") {
+    const auto fresh = run(dir.path() / "fresh", dir.path() / "other-cache", {"algorithm.n=[1,4]"});
+    REQUIRE(fresh.status == 0);
+    CHECK_THAT(fresh.err, Contains("sft: computed"));
+    CHECK(metrics(dir.path() / "fresh") == rows);
+    const auto other_seed = run(dir.path() / "seed1", cache, {"algorithm.n=[1,4]", "seed=1"});
+    REQUIRE(other_seed.status == 0);
+    CHECK(metrics(dir.path() / "seed1") != rows);
+  }
+  SECTION("--rerun reproduces the run from its resolved config") {
+    const auto rerun = run_cli({"run", "--rerun", first.string(), "--out", (dir.path() / "rerun").string(), "--cache",
+                                cache.string()});
+    INFO(rerun.err);
+    REQUIRE(rerun.status == 0);
+    CHECK(metrics(dir.path() / "rerun") == rows);
+  }
+}
+
+TEST_CASE("prefopt run refuses bad input with clear messages", "[run]") {
+  test::TempDir dir;
+  auto not_empty = run(dir.path(), dir.path() / "cache", {"algorithm.n=[1]"});
+  fs::create_directories(dir.path() / "full");
+  std::ofstream(dir.path() / "full" / "x") << "x";
+  const auto full = run(dir.path() / "full", dir.path() / "cache", {});
+  CHECK(full.status == 2);
+  CHECK_THAT(full.err, Contains("is not empty"));
+  const auto rerun = run_cli({"run", "--rerun", (dir.path() / "nowhere").string()});
+  CHECK(rerun.status == 2);
+  CHECK_THAT(rerun.err, Contains("is not a run folder"));
+  const auto bad_section = run(dir.path() / "bad", dir.path() / "cache", {"sft.stepz=3"});
+  CHECK(bad_section.status == 2);
+  CHECK_THAT(bad_section.err, Contains("Could not override 'sft.stepz'"));
+  const auto bad_value = run(dir.path() / "bad2", dir.path() / "cache", {"sft.steps=-3"});
+  CHECK(bad_value.status == 2);
+  CHECK_THAT(bad_value.err, Contains("sft.steps: -3 is out of range [0, inf)"));
+}
