@@ -6,31 +6,10 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "text.h"
+
 namespace prefopt {
 namespace {
-
-std::string format_number(double value) {
-  if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
-  if (std::isnan(value)) return "nan";
-  std::string text = fmt::format("{}", value);
-  // TOML floats need a '.' or an exponent to stay floats when read back.
-  if (text.find_first_of(".e") == std::string::npos) text += ".0";
-  return text;
-}
-
-std::string quote(const std::string& text) {
-  std::string out = "\"";
-  for (char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default: out += c;
-    }
-  }
-  return out + "\"";
-}
 
 template <class T>
 std::string format_list(const std::vector<T>& items) {
@@ -67,8 +46,8 @@ std::string format_value(const ParamValue& value) {
         using T = std::decay_t<decltype(v)>;
         if constexpr (std::is_same_v<T, bool>) return v ? "true" : "false";
         else if constexpr (std::is_same_v<T, std::int64_t>) return std::to_string(v);
-        else if constexpr (std::is_same_v<T, double>) return format_number(v);
-        else if constexpr (std::is_same_v<T, std::string>) return quote(v);
+        else if constexpr (std::is_same_v<T, double>) return toml_float(v);
+        else if constexpr (std::is_same_v<T, std::string>) return toml_string(v);
         else return format_list(v);
       },
       value);
@@ -156,7 +135,7 @@ std::variant<ParamValue, std::string> ParamSpec::accept(const ParamValue& given)
   auto check_choice = [&](const std::string& s) -> std::optional<std::string> {
     if (choices_.empty() || std::find(choices_.begin(), choices_.end(), s) != choices_.end())
       return std::nullopt;
-    return fmt::format("{} is not {}", quote(s), constraint());
+    return fmt::format("{} is not {}", toml_string(s), constraint());
   };
 
   std::optional<std::string> problem;

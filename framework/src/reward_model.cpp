@@ -62,6 +62,16 @@ at::Tensor RewardModel::score(const Sequences& sequences) const {
   return scores.to(torch::kFloat) - offset_;
 }
 
+void for_each_minibatch(const PreferenceData& data, std::int64_t epochs, std::int64_t batch_size,
+                        at::Generator& generator, const std::function<void(const PreferenceData&)>& step) {
+  const std::int64_t n = data.size();
+  for (std::int64_t epoch = 0; epoch < epochs; ++epoch) {
+    const torch::Tensor order = torch::randperm(n, generator, torch::kLong);
+    for (std::int64_t start = 0; start < n; start += batch_size)
+      step(data.select(order.narrow(0, start, std::min(batch_size, n - start))));
+  }
+}
+
 double preference_accuracy(const RewardModel& model, const PreferenceData& data, const at::Tensor& prefers_a) {
   const at::Tensor model_prefers_a = model.score(data.a).gt(model.score(data.b));
   return model_prefers_a.eq(prefers_a).to(torch::kDouble).mean().item<double>();

@@ -1,6 +1,7 @@
 // Small text helpers for messages: did-you-mean suggestions and lists.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,6 +22,14 @@ PREFOPT_API std::optional<std::string> closest_match(std::string_view word,
 
 // " (did you mean 'x'?)" or "".
 PREFOPT_API std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates);
+
+// A TOML basic string, quoted and escaped: "a \"b\"\n".
+PREFOPT_API std::string toml_string(std::string_view text);
+// A float as TOML (and as Python's repr, which Hydra's str() cast produces): "10.0", "0.001",
+// "1e-05", "inf", "nan". Shortest text that reads back to the same double.
+PREFOPT_API std::string toml_float(double value);
+// 64-bit FNV-1a: a hash that is the same on every platform, standard library and run.
+PREFOPT_API std::uint64_t fnv1a(std::string_view text);
 
 // The offset of the first byte that is not part of well-formed UTF-8, or npos.
 PREFOPT_API std::size_t invalid_utf8_at(std::string_view text);

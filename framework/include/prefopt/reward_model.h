@@ -7,6 +7,7 @@
 #include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,10 @@ class PREFOPT_API RewardModel : public Plugin {
   double offset_ = 0.0;
   bool fitted_ = false;
 };
+
+// Calls `step` on shuffled minibatches of `data`, `epochs` passes over it.
+PREFOPT_API void for_each_minibatch(const PreferenceData& data, std::int64_t epochs, std::int64_t batch_size,
+                                    at::Generator& generator, const std::function<void(const PreferenceData&)>& step);
 
 // The fraction of pairs where `model` prefers the response the labels prefer.
 PREFOPT_API double preference_accuracy(const RewardModel& model, const PreferenceData& data, const at::Tensor& prefers_a);

@@ -12,6 +12,7 @@
 #include <toml++/toml.h>
 
 #include "prefopt/error.h"
+#include "text.h"
 
 namespace prefopt::config {
 
@@ -73,36 +74,7 @@ bool is_bare_key(std::string_view key) {
   });
 }
 
-std::string quote_string(std::string_view text) {
-  std::string out = "\"";
-  for (char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
-          out += fmt::format("\\u{:04X}", static_cast<unsigned char>(c));
-        else
-          out += c;
-    }
-  }
-  return out + "\"";
-}
-
-std::string format_key(std::string_view key) { return is_bare_key(key) ? std::string(key) : quote_string(key); }
-
-std::string format_float(double value) {
-  if (std::isnan(value)) return "nan";
-  if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
-  std::string text = fmt::format("{}", value);
-  if (text.find_first_of(".en") == std::string::npos) text += ".0";
-  return text;
-}
+std::string format_key(std::string_view key) { return is_bare_key(key) ? std::string(key) : toml_string(key); }
 
 bool is_table_array(const Node& node) {
   return node.is_array() && !node.array().empty() &&
@@ -164,8 +136,8 @@ std::string format_inline(const Node& node) {
         using T = std::decay_t<decltype(v)>;
         if constexpr (std::is_same_v<T, bool>) return v ? "true" : "false";
         else if constexpr (std::is_same_v<T, std::int64_t>) return std::to_string(v);
-        else if constexpr (std::is_same_v<T, double>) return format_float(v);
-        else if constexpr (std::is_same_v<T, std::string>) return quote_string(v);
+        else if constexpr (std::is_same_v<T, double>) return toml_float(v);
+        else if constexpr (std::is_same_v<T, std::string>) return toml_string(v);
         else if constexpr (std::is_same_v<T, Array>) {
           std::string out = "[";
           for (std::size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + format_inline(v[i]);

@@ -34,22 +34,6 @@ bool iequals(std::string_view a, std::string_view b) {
          });
 }
 
-// Python's repr of a float, as Hydra's str() cast produces it: "10.0", "0.001", "1e-05", "inf".
-std::string python_float(double value) {
-  if (std::isnan(value)) return "nan";
-  if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
-  std::string text = fmt::format("{}", value);
-  if (text.find_first_of(".e") == std::string::npos) text += ".0";
-  return text;
-}
-
-// FNV-1a: a seed that depends only on the text, on every platform and standard library.
-std::uint64_t stable_hash(std::string_view text) {
-  std::uint64_t hash = 14695981039346656037ull;
-  for (char c : text) hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ull;
-  return hash;
-}
-
 // Fisher-Yates with mt19937_64 draws, so the order is the same with every standard library.
 template <class T>
 void seeded_shuffle(std::vector<T>& items, std::uint64_t seed) {
@@ -606,7 +590,7 @@ class Parser {
   }
 
   // Seeded by the override text: the same command line always gives the same order.
-  std::uint64_t shuffle_seed() const { return stable_hash(full_); }
+  std::uint64_t shuffle_seed() const { return fnv1a(full_); }
 
   Item call_order(const std::string& name, Args args, std::size_t start) {
     bool reverse = false;
@@ -707,7 +691,7 @@ class Parser {
     if (to == "str") {
       if (b) return std::string(*b ? "true" : "false");
       if (i) return std::to_string(*i);
-      if (d) return python_float(*d);
+      if (d) return toml_float(*d);
       return *s;
     }
     if (to == "bool") {
@@ -734,8 +718,8 @@ class Parser {
     if (b) return std::int64_t{*b ? 1 : 0};
     if (i) return *i;
     if (d) {
-      if (!std::isfinite(*d)) fail_call(start, to, fmt::format("cannot convert float {} to integer", python_float(*d)));
-      if (std::fabs(*d) >= 9.2e18) fail_call(start, to, fmt::format("{} does not fit in 64 bits", python_float(*d)));
+      if (!std::isfinite(*d)) fail_call(start, to, fmt::format("cannot convert float {} to integer", toml_float(*d)));
+      if (std::fabs(*d) >= 9.2e18) fail_call(start, to, fmt::format("{} does not fit in 64 bits", toml_float(*d)));
       return static_cast<std::int64_t>(std::trunc(*d));
     }
     std::string text(*s);

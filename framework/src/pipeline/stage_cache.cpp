@@ -9,14 +9,12 @@
 #include <random>
 #include <stdexcept>
 
+#include "text.h"
+
 namespace prefopt {
 namespace fs = std::filesystem;
 
-std::string stable_hash(std::string_view text) {
-  std::uint64_t hash = 14695981039346656037ull;
-  for (char c : text) hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ull;
-  return fmt::format("{:016x}", hash);
-}
+std::string stable_hash(std::string_view text) { return fmt::format("{:016x}", fnv1a(text)); }
 
 namespace {
 // An exclusive flock held for the object's lifetime.

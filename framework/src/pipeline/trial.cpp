@@ -86,10 +86,6 @@ json read_json(const fs::path& file) {
   return json::parse(in);
 }
 
-Sequences rows_of(const Sequences& s, const torch::Tensor& rows) {
-  return {s.prompts.index_select(0, rows), s.responses.index_select(0, rows), s.lengths.index_select(0, rows)};
-}
-
 }  // namespace
 
 TrialResult run_trial(const config::Node& config, const Registry& registry, const TrialOptions& options) {

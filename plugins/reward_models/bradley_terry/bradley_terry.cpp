@@ -23,21 +23,16 @@ class BradleyTerryRewardModel final : public prefopt::RewardModel {
     net_ = prefopt::RewardNet(sft);
     torch::optim::AdamW optimizer(net_->parameters(), torch::optim::AdamWOptions(learning_rate_).weight_decay(0.0));
     net_->train();
-    const std::int64_t n = data.size();
-    for (std::int64_t epoch = 0; epoch < epochs_; ++epoch) {
-      const torch::Tensor order = torch::randperm(n, generator, torch::kLong);
-      for (std::int64_t start = 0; start < n; start += batch_size_) {
-        const prefopt::PreferenceData batch = data.select(order.narrow(0, start, std::min(batch_size_, n - start)));
-        // Positive when the model agrees with the label.
-        const torch::Tensor sign = batch.labels.prefers_a.to(torch::kFloat) * 2 - 1;
-        const torch::Tensor delta = sign * (net_->forward(batch.a) - net_->forward(batch.b)) - margin_;
-        const torch::Tensor loss =
-            -((1 - smoothing_) * torch::log_sigmoid(delta) + smoothing_ * torch::log_sigmoid(-delta)).mean();
-        optimizer.zero_grad();
-        loss.backward();
-        optimizer.step();
-      }
-    }
+    prefopt::for_each_minibatch(data, epochs_, batch_size_, generator, [&](const prefopt::PreferenceData& batch) {
+      // Positive when the model agrees with the label.
+      const torch::Tensor sign = batch.labels.prefers_a.to(torch::kFloat) * 2 - 1;
+      const torch::Tensor delta = sign * (net_->forward(batch.a) - net_->forward(batch.b)) - margin_;
+      const torch::Tensor loss =
+          -((1 - smoothing_) * torch::log_sigmoid(delta) + smoothing_ * torch::log_sigmoid(-delta)).mean();
+      optimizer.zero_grad();
+      loss.backward();
+      optimizer.step();
+    });
     net_->eval();
   }
 

@@ -35,21 +35,16 @@ class CrowdBtRewardModel final : public prefopt::RewardModel {
                                           torch::optim::AdamWOptions(reliability_learning_rate_).weight_decay(0.0)))},
         torch::optim::AdamWOptions(learning_rate_).weight_decay(0.0));
     net_->train();
-    const std::int64_t n = data.size();
-    for (std::int64_t epoch = 0; epoch < epochs_; ++epoch) {
-      const torch::Tensor order = torch::randperm(n, generator, torch::kLong);
-      for (std::int64_t start = 0; start < n; start += batch_size_) {
-        const prefopt::PreferenceData batch = data.select(order.narrow(0, start, std::min(batch_size_, n - start)));
-        const torch::Tensor s = torch::sigmoid(net_->forward(batch.a) - net_->forward(batch.b)).unsqueeze(1);
-        const torch::Tensor eta = torch::sigmoid(reliability_logits_).index({batch.labels.annotators});  // [batch, votes]
-        const torch::Tensor p_a = (eta * s + (1 - eta) * (1 - s)).clamp(1e-6, 1 - 1e-6);
-        const torch::Tensor votes = batch.labels.votes.to(torch::kFloat);
-        const torch::Tensor loss = -(votes * p_a.log() + (1 - votes) * (1 - p_a).log()).mean();
-        optimizer.zero_grad();
-        loss.backward();
-        optimizer.step();
-      }
-    }
+    prefopt::for_each_minibatch(data, epochs_, batch_size_, generator, [&](const prefopt::PreferenceData& batch) {
+      const torch::Tensor s = torch::sigmoid(net_->forward(batch.a) - net_->forward(batch.b)).unsqueeze(1);
+      const torch::Tensor eta = torch::sigmoid(reliability_logits_).index({batch.labels.annotators});  // [batch, votes]
+      const torch::Tensor p_a = (eta * s + (1 - eta) * (1 - s)).clamp(1e-6, 1 - 1e-6);
+      const torch::Tensor votes = batch.labels.votes.to(torch::kFloat);
+      const torch::Tensor loss = -(votes * p_a.log() + (1 - votes) * (1 - p_a).log()).mean();
+      optimizer.zero_grad();
+      loss.backward();
+      optimizer.step();
+    });
     net_->eval();
   }
 
