@@ -1,4 +1,5 @@
-// The policy's speed: sampling tokens/s with and without the KV cache, and SFT training steps/s.
+// The policy's speed: sampling tokens/s with and without the KV cache, SFT and reward-model
+// training steps/s.
 //
 //   build/bin/prefopt_bench_policy
 #include <benchmark/benchmark.h>
@@ -8,6 +9,7 @@
 
 #include "pipeline/sft.h"
 #include "prefopt/policy.h"
+#include "prefopt/reward_model.h"
 
 namespace {
 
@@ -46,6 +48,28 @@ void BM_SftStep(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * kBatch * (kPrompt + 12));  // tokens
 }
 BENCHMARK(BM_SftStep)->Unit(benchmark::kMillisecond);
+
+// One Bradley-Terry reward-model step on 32 pairs (two forwards, backward, AdamW) at the
+// default width 64: what the reward_models stage repeats.
+void BM_RewardModelStep(benchmark::State& state) {
+  torch::manual_seed(0);
+  prefopt::Policy sft(prefopt::PolicyOptions{.vocab = 32, .context = 16, .width = 64, .depth = 2, .heads = 4});
+  prefopt::RewardNet net(sft);
+  torch::optim::AdamW optimizer(net->parameters(), torch::optim::AdamWOptions(1e-3));
+  auto batch = [] {
+    return prefopt::Sequences{torch::randint(1, 32, {32, kPrompt}, torch::kLong), torch::randint(1, 32, {32, 12}, torch::kLong),
+                              torch::full({32}, 12, torch::kLong)};
+  };
+  const prefopt::Sequences a = batch(), b = batch();
+  for (auto _ : state) {
+    const torch::Tensor loss = -torch::log_sigmoid(net->forward(a) - net->forward(b)).mean();
+    optimizer.zero_grad();
+    loss.backward();
+    optimizer.step();
+  }
+  state.SetItemsProcessed(state.iterations() * 32);  // pairs
+}
+BENCHMARK(BM_RewardModelStep)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
