@@ -23,15 +23,20 @@ namespace prefopt::cli {
 namespace {
 
 // Resolved strings are final: escape "${" so that composing resolved.toml again (--rerun) reads
-// them literally; folders in the config become absolute, since resolved.toml lives elsewhere.
-void make_rerunnable(config::Node& node, const fs::path& experiment_folder, bool folder_list = false) {
+// them literally; the folders of plugins.paths and prefopt.searchpath become absolute, since
+// resolved.toml lives elsewhere than the experiment.
+void make_rerunnable(config::Node& node, const fs::path& experiment_folder, const std::string& key = "") {
+  const bool folders = key == "plugins.paths" || key == "prefopt.searchpath";
   if (auto* text = std::get_if<std::string>(&node.value)) {
-    if (folder_list && fs::path(*text).is_relative()) *text = (experiment_folder / *text).lexically_normal().string();
-    for (std::size_t at = text->find("${"); at != std::string::npos; at = text->find("${", at + 3)) text->insert(at, "\\");
+    for (std::size_t at = text->find("${"); at != std::string::npos; at = text->find("${", at + 3)) text->insert(text->begin() + static_cast<std::ptrdiff_t>(at), '\\');
   } else if (node.is_array()) {
-    for (config::Node& element : node.array()) make_rerunnable(element, experiment_folder, folder_list);
+    for (config::Node& element : node.array()) {
+      if (auto* folder = std::get_if<std::string>(&element.value); folders && folder && fs::path(*folder).is_relative())
+        *folder = (experiment_folder / *folder).lexically_normal().string();
+      make_rerunnable(element, experiment_folder, key + ".*");
+    }
   } else if (node.is_table()) {
-    for (auto& [key, child] : node.table()) make_rerunnable(child, experiment_folder, key == "paths" || key == "searchpath");
+    for (auto& [name, child] : node.table()) make_rerunnable(child, experiment_folder, key.empty() ? name : key + "." + name);
   }
 }
 

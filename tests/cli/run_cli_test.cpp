@@ -38,7 +38,8 @@ std::vector<json> metrics(const fs::path& run_dir) {
 TEST_CASE("prefopt run goes from nothing to evaluated metrics in a fresh run folder", "[run]") {
   test::TempDir dir;
   const fs::path first = dir.path() / "first", cache = dir.path() / "cache";
-  const auto result = run(first, cache, {"algorithm.n=[1,4]"});
+  // A literal "${...}" (escaped on the command line) must stay literal through --rerun.
+  const auto result = run(first, cache, {"+note=$\\{not.a.key\\}", "algorithm.n=[1,4]"});
   INFO(result.err);
   REQUIRE(result.status == 0);
   CHECK_THAT(result.out, Contains("n = 4"));
@@ -46,6 +47,7 @@ TEST_CASE("prefopt run goes from nothing to evaluated metrics in a fresh run fol
     CHECK(fs::is_regular_file(first / file));
   const json overrides = json::parse(test::read_file(first / "overrides.json"));
   CHECK(overrides.back() == "algorithm.n=[1,4]");  // exactly as given
+  CHECK_THAT(test::read_file(first / "resolved.toml"), Contains("note = \"\\\\${not.a.key}\""));
   const auto rows = metrics(first);
   REQUIRE(rows.size() == 2);
   CHECK(rows[0]["kl"] == 0.0);
@@ -59,7 +61,7 @@ TEST_CASE("prefopt run goes from nothing to evaluated metrics in a fresh run fol
   CHECK(summary["stages"]["reward_models"]["held_out_accuracy"].size() == 2);
 
   SECTION("a trial that differs only in the algorithm reuses every stage") {
-    const auto second = run(dir.path() / "second", cache, {"algorithm.n=[1,4,16]"});
+    const auto second = run(dir.path() / "second", cache, {"+note=$\\{not.a.key\\}", "algorithm.n=[1,4,16]"});
     REQUIRE(second.status == 0);
     CHECK_THAT(second.err, Contains("sft: reused"));
     CHECK_THAT(second.err, Contains("preferences: reused"));
@@ -70,11 +72,11 @@ TEST_CASE("prefopt run goes from nothing to evaluated metrics in a fresh run fol
     CHECK(again[1] == rows[1]);
   }
   SECTION("the same config and seed give identical metrics, computed afresh") {
-    const auto fresh = run(dir.path() / "fresh", dir.path() / "other-cache", {"algorithm.n=[1,4]"});
+    const auto fresh = run(dir.path() / "fresh", dir.path() / "other-cache", {"+note=$\\{not.a.key\\}", "algorithm.n=[1,4]"});
     REQUIRE(fresh.status == 0);
     CHECK_THAT(fresh.err, Contains("sft: computed"));
     CHECK(metrics(dir.path() / "fresh") == rows);
-    const auto other_seed = run(dir.path() / "seed1", cache, {"algorithm.n=[1,4]", "seed=1"});
+    const auto other_seed = run(dir.path() / "seed1", cache, {"+note=$\\{not.a.key\\}", "algorithm.n=[1,4]", "seed=1"});
     REQUIRE(other_seed.status == 0);
     CHECK(metrics(dir.path() / "seed1") != rows);
   }
@@ -104,4 +106,26 @@ TEST_CASE("prefopt run refuses bad input with clear messages", "[run]") {
   const auto bad_value = run(dir.path() / "bad2", dir.path() / "cache", {"sft.steps=-3"});
   CHECK(bad_value.status == 2);
   CHECK_THAT(bad_value.err, Contains("sft.steps: -3 is out of range [0, inf)"));
+}
+
+// The synthetic task can be overoptimized (Gao et al.): best-of-n against one reward model
+// trained on 100 labels with 25% flips raises the proxy reward with n, while the gold reward
+// rises, peaks and falls. About 30 s: the one slow test, labelled "integration".
+TEST_CASE("best-of-n overoptimizes a weak proxy: proxy keeps rising while gold peaks and falls", "[run][integration]") {
+  test::TempDir dir;
+  const auto result = run_cli({"run", (fs::path(PREFOPT_SOURCE_DIR) / "experiments/overoptimization.toml").string(),
+                               "--out", (dir.path() / "run").string(), "--cache", (dir.path() / "cache").string(),
+                               "algorithm.n=[1,16,256]"});
+  INFO(result.err);
+  REQUIRE(result.status == 0);
+  const auto rows = metrics(dir.path() / "run");
+  REQUIRE(rows.size() == 3);
+  const auto gold = [&](std::size_t i) { return rows[i]["gold"].get<double>(); };
+  const auto proxy = [&](std::size_t i) { return rows[i]["proxy"].get<double>(); };
+  INFO("gold " << gold(0) << " " << gold(1) << " " << gold(2) << ", proxy " << proxy(0) << " " << proxy(1) << " "
+               << proxy(2));
+  CHECK(proxy(0) < proxy(1));
+  CHECK(proxy(1) < proxy(2));
+  CHECK(gold(1) > gold(0) + 0.2);  // optimizing the proxy first helps...
+  CHECK(gold(1) > gold(2) + 0.2);  // ...then hurts: the gold reward falls while the proxy rises
 }
