@@ -118,13 +118,23 @@ int run(const Args& args) {
   }();
   const Registry registry = load_registry(vars, plugin_paths);
   std::ofstream log_file(run_dir / "run.log");
+  const bool terminal = ::isatty(STDERR_FILENO) != 0;
   TrialOptions trial_options{run_dir,
                              vars["no-cache"].as<bool>() ? run_dir / "stages"
                              : vars.count("cache")        ? fs::path(vars["cache"].as<std::string>())
                                                           : fs::path("outputs") / ".stage-cache",
                              [&](const std::string& line) {
-                               fmt::print(stderr, "{}\n", line);
+                               fmt::print(stderr, "{}{}\n", terminal ? "\r\033[K" : "", line);
                                log_file << line << "\n" << std::flush;
+                             },
+                             // On a terminal one status line updates in place; in a log file only
+                             // every tenth update is written, so logs stay readable.
+                             [&, updates = std::int64_t{0}](const std::string& status) mutable {
+                               if (terminal)
+                                 fmt::print(stderr, "\r\033[K{}", status);
+                               else if (updates % 10 == 0)
+                                 fmt::print(stderr, "{}\n", status);
+                               ++updates;
                              }};
   TrialResult result;
   try {

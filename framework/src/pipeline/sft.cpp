@@ -28,6 +28,7 @@ SftReport train_sft(Policy& policy, const Task& task, const SftOptions& options,
     loss.backward();
     optimizer.step();
     if (step >= options.steps - tail) tail_sum += loss.item<double>();
+    if (options.progress) options.progress(step + 1, loss.item<double>());
   }
   report.final_loss = tail_sum / static_cast<double>(std::min(tail, options.steps));
   policy->eval();

@@ -2,6 +2,8 @@
 // true language), by next-token cross-entropy on the response tokens.
 #pragma once
 
+#include <functional>
+
 #include "prefopt/policy.h"
 
 namespace prefopt {
@@ -11,6 +13,7 @@ struct SftOptions {
   std::int64_t steps = 300;
   std::int64_t batch_size = 64;
   double learning_rate = 3e-3;
+  std::function<void(std::int64_t step, double loss)> progress = {};  // after each step, if set
 };
 
 struct SftReport {

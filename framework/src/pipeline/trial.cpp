@@ -131,7 +131,13 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
                                        {.corpus_size = sft_params.get<std::int64_t>("corpus_size"),
                                         .steps = sft_params.get<std::int64_t>("steps"),
                                         .batch_size = sft_params.get<std::int64_t>("batch_size"),
-                                        .learning_rate = sft_params.get<double>("learning_rate")},
+                                        .learning_rate = sft_params.get<double>("learning_rate"),
+                                        .progress =
+                                            [&](std::int64_t step, double loss) {
+                                              if (options.progress)
+                                                options.progress(fmt::format("sft: step {}/{}, loss {:.3f}", step,
+                                                                             sft_params.get<std::int64_t>("steps"), loss));
+                                            }},
                                        generator);
     torch::save(policy, (dir / "policy.pt").string());
     write_json(dir / "report.json", {{"initial_loss", report.initial_loss}, {"final_loss", report.final_loss}});

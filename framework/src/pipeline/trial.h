@@ -19,7 +19,8 @@ namespace prefopt {
 struct TrialOptions {
   std::filesystem::path run_dir;
   std::filesystem::path cache_dir;  // the stage cache
-  std::function<void(const std::string&)> log;  // progress lines
+  std::function<void(const std::string&)> log;       // one line per event, for the run log too
+  std::function<void(const std::string&)> progress;  // a transient status inside a long stage
 };
 
 struct TrialResult {
