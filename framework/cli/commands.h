@@ -5,6 +5,7 @@
 // boost::program_options::error (usage, exit 2).
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -29,15 +30,17 @@ void add_plugin_path_option(boost::program_options::options_description& options
 Registry load_registry(const boost::program_options::variables_map& vars,
                        const std::vector<std::string>& experiment_paths = {});
 
-// Options of commands that compose an experiment: --config-dir, -m, --plugin-path.
+// Options of commands that compose an experiment: --config-dir, --plugin-path.
 void add_compose_options(boost::program_options::options_description& options);
 
 struct ResolvedTrial {
   config::Trial trial;
   config::Composition composition;  // interpolations resolved, plugin sections validated
+  const Registry* registry;         // the plugins it was validated against (in `registries`)
 };
 struct ResolvedTrials {
   config::Composer composer;
+  std::map<std::vector<std::string>, Registry> registries;  // by the experiment's [plugins] paths
   std::vector<ResolvedTrial> trials;
 };
 // Composes, resolves and validates every trial of `experiment` with `overrides`.

@@ -51,17 +51,17 @@ ResolvedTrials compose_trials(const std::string& experiment, const std::vector<s
   std::vector<std::filesystem::path> config_dirs;
   if (vars.count("config-dir"))
     for (const std::string& dir : vars["config-dir"].as<std::vector<std::string>>()) config_dirs.emplace_back(dir);
-  ResolvedTrials out{config::Composer(experiment, config_dirs), {}};
+  ResolvedTrials out{config::Composer(experiment, config_dirs), {}, {}};
   const auto overrides = parse_overrides(override_texts);
-  std::map<std::vector<std::string>, Registry> registries;  // by [plugins] paths
   for (config::Trial& trial : out.composer.trials(overrides, multirun)) {
     config::Composition composition = out.composer.compose(trial.overrides);
     config::resolve_interpolations(composition.config);
     const auto plugin_paths = config_plugin_paths(composition.config, experiment);
-    auto registry = registries.find(plugin_paths);
-    if (registry == registries.end()) registry = registries.emplace(plugin_paths, load_registry(vars, plugin_paths)).first;
+    auto registry = out.registries.find(plugin_paths);
+    if (registry == out.registries.end())
+      registry = out.registries.emplace(plugin_paths, load_registry(vars, plugin_paths)).first;
     config::check_plugins(composition.config, registry->second, pipeline_sections());
-    out.trials.push_back({std::move(trial), std::move(composition)});
+    out.trials.push_back({std::move(trial), std::move(composition), &registry->second});
   }
   return out;
 }
@@ -69,8 +69,7 @@ ResolvedTrials compose_trials(const std::string& experiment, const std::vector<s
 void add_compose_options(po::options_description& options) {
   options.add_options()
       ("config-dir", po::value<std::vector<std::string>>()->composing(),
-       "also search this folder for config groups (repeatable), after the experiment's folder")
-      ("multirun,m", po::bool_switch(), "expand sweeps (a,b / choice() / range() / glob() ...) into trials");
+       "also search this folder for config groups (repeatable), after the experiment's folder");
   add_plugin_path_option(options);
 }
 
@@ -78,7 +77,8 @@ int config(const Args& args) {
   po::options_description options("Options");
   options.add_options()("experiment", po::value<std::string>()->required(), "the experiment TOML file")(
       "overrides", po::value<std::vector<std::string>>(), "Hydra-style overrides: key=value, +key=value, ~key, group=option")(
-      "info", po::bool_switch(), "show the config search path and the defaults tree instead of the config");
+      "info", po::bool_switch(), "show the config search path and the defaults tree instead of the config")(
+      "multirun,m", po::bool_switch(), "expand sweeps (a,b / choice() / range() / glob() ...) into trials");
   add_compose_options(options);
   po::positional_options_description positional;
   positional.add("experiment", 1).add("overrides", -1);
@@ -111,7 +111,7 @@ int config(const Args& args) {
     return 0;
   }
   config::Array trials;
-  for (const auto& [trial, composition] : resolved.trials) {
+  for (const auto& [trial, composition, registry] : resolved.trials) {
     config::Array texts;
     for (const config::Override& o : trial.overrides) texts.push_back({o.text, ""});
     trials.push_back({config::Table{{"overrides", {std::move(texts), ""}}, {"config", composition.config}}, ""});

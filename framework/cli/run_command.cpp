@@ -52,9 +52,7 @@ int run(const Args& args) {
       "cache", po::value<std::string>(), "the stage cache folder, shared by runs (default outputs/.stage-cache)")(
       "no-cache", po::bool_switch(), "compute every stage afresh, inside the run folder")(
       "rerun", po::value<std::string>(), "repeat the run saved in this run folder, from its resolved.toml");
-  options.add_options()("config-dir", po::value<std::vector<std::string>>()->composing(),
-                        "also search this folder for config groups (repeatable)");
-  add_plugin_path_option(options);
+  add_compose_options(options);
   po::positional_options_description positional;
   positional.add("experiment", 1).add("overrides", -1);
   po::variables_map vars;
@@ -110,13 +108,7 @@ int run(const Args& args) {
                                       << "\n";
   fmt::print(stderr, "run folder: {}\n", run_dir.string());
 
-  const std::vector<std::string> plugin_paths = [&] {
-    std::vector<std::string> out;
-    if (const config::Node* paths = config::find(config, "plugins.paths"); paths && paths->is_array())
-      for (const config::Node& p : paths->array()) out.push_back(std::get<std::string>(p.value));
-    return out;
-  }();
-  const Registry registry = load_registry(vars, plugin_paths);
+  const Registry& registry = *resolved.trials.front().registry;
   std::ofstream log_file(run_dir / "run.log");
   const bool terminal = ::isatty(STDERR_FILENO) != 0;
   TrialOptions trial_options{run_dir,
