@@ -52,7 +52,14 @@ ResolvedTrials compose_trials(const std::string& experiment, const std::vector<s
   if (vars.count("config-dir"))
     for (const std::string& dir : vars["config-dir"].as<std::vector<std::string>>()) config_dirs.emplace_back(dir);
   ResolvedTrials out{config::Composer(experiment, config_dirs), {}, {}};
-  const auto overrides = parse_overrides(override_texts);
+  std::vector<config::Override> overrides = parse_overrides(override_texts);
+  if (multirun) {
+    std::vector<config::Override> own = out.composer.sweep_overrides();
+    std::erase_if(own, [&](const config::Override& o) {
+      return std::any_of(overrides.begin(), overrides.end(), [&](const config::Override& c) { return c.key == o.key; });
+    });
+    overrides.insert(overrides.begin(), own.begin(), own.end());
+  }
   for (config::Trial& trial : out.composer.trials(overrides, multirun)) {
     config::Composition composition = out.composer.compose(trial.overrides);
     config::resolve_interpolations(composition.config);

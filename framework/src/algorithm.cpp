@@ -1,7 +1,164 @@
 #include "prefopt/algorithm.h"
 
+#include <fmt/format.h>
+#include <torch/torch.h>
+
 namespace prefopt {
 
 Algorithm::~Algorithm() = default;
+
+void train(AlgorithmContext& context, const std::string& name,
+           const std::function<StepReport(std::int64_t step)>& step) {
+  const TrainingBudget& budget = context.budget;
+  std::map<std::string, double> sums;
+  std::int64_t steps_since_evaluation = 0;
+  std::int64_t samples = 0;
+  const auto evaluate = [&](std::int64_t at_step) {
+    Sequences responses = context.policy->sample(context.evaluation_prompts, context.response_length,
+                                                 {.temperature = context.temperature}, context.task.eos_token(),
+                                                 context.evaluation_generator);
+    std::map<std::string, double> diagnostics;
+    for (const auto& [key, sum] : sums) diagnostics[key] = sum / static_cast<double>(steps_since_evaluation);
+    diagnostics["samples"] = static_cast<double>(samples);
+    context.evaluate({at_step, fmt::format("step {}", at_step), std::move(responses), std::nullopt, diagnostics});
+    sums.clear();
+    steps_since_evaluation = 0;
+  };
+
+  evaluate(0);
+  std::int64_t done = 0;
+  while (done < budget.steps && (budget.samples <= 0 || samples < budget.samples)) {
+    const StepReport report = step(++done);
+    samples += report.samples;
+    for (const auto& [key, value] : report.diagnostics) sums[key] += value;
+    ++steps_since_evaluation;
+    if (context.progress) context.progress(fmt::format("{}: step {}/{}", name, done, budget.steps));
+    if (done % budget.eval_every == 0) evaluate(done);
+  }
+  if (steps_since_evaluation > 0) evaluate(done);
+}
+
+ChosenRejected ChosenRejected::select(const at::Tensor& rows) const {
+  const auto pick = [&](const Sequences& s) {
+    return Sequences{s.prompts.index_select(0, rows), s.responses.index_select(0, rows), s.lengths.index_select(0, rows)};
+  };
+  return {pick(chosen), pick(rejected)};
+}
+
+ChosenRejected chosen_and_rejected(const PreferenceData& data) {
+  const PreferenceData kept = data.select(data.labels.keep.nonzero().squeeze(1));
+  const at::Tensor a_wins = kept.labels.prefers_a;
+  const auto pick = [](const at::Tensor& condition, const Sequences& yes, const Sequences& no) {
+    const at::Tensor rows = condition.unsqueeze(1);
+    return Sequences{yes.prompts, torch::where(rows, yes.responses, no.responses),
+                     torch::where(condition, yes.lengths, no.lengths)};
+  };
+  return {pick(a_wins, kept.a, kept.b), pick(a_wins, kept.b, kept.a)};
+}
+
+SequenceLogProbs sequence_log_probs(Policy& policy, const Sequences& sequences, double temperature) {
+  const at::Tensor sum = policy->response_log_probs(sequences, temperature).sum(1);
+  return {sum, sum / sequences.lengths.to(sum.device()).to(sum.scalar_type())};
+}
+
+double apply_gradients(torch::optim::Optimizer& optimizer, const at::Tensor& loss, double max_grad_norm) {
+  optimizer.zero_grad();
+  loss.backward();
+  std::vector<at::Tensor> parameters;
+  for (const auto& group : optimizer.param_groups())
+    for (const auto& parameter : group.params()) parameters.push_back(parameter);
+  const double norm = torch::nn::utils::clip_grad_norm_(
+      parameters, max_grad_norm > 0 ? max_grad_norm : std::numeric_limits<double>::infinity());
+  optimizer.step();
+  return norm;
+}
+
+std::vector<ParamSpec> pair_training_params(double learning_rate) {
+  return {ParamSpec::integer("batch_size", 64, "preference pairs per step").min(1),
+          ParamSpec::real("learning_rate", learning_rate, "AdamW learning rate").min(0.0),
+          ParamSpec::real("max_grad_norm", 1.0, "clip the gradient's global norm to this; 0: no clipping").min(0.0)};
+}
+
+PairTrainingOptions pair_training_options(const Params& params, bool reference) {
+  return {.batch_size = params.get<std::int64_t>("batch_size"),
+          .learning_rate = params.get<double>("learning_rate"),
+          .max_grad_norm = params.get<double>("max_grad_norm"),
+          .reference = reference};
+}
+
+std::vector<ParamSpec> rollout_params(std::int64_t per_prompt, std::int64_t min_per_prompt) {
+  return {ParamSpec::integer("prompts", 64, "fresh prompts per rollout").min(1),
+          ParamSpec::integer("per_prompt", per_prompt, "responses sampled per prompt").min(static_cast<double>(min_per_prompt)),
+          ParamSpec::boolean("eos_trick", true, "score a response that never ends (no EOS) no_eos_score"),
+          ParamSpec::real("no_eos_score", -2.0, "the score of a response without EOS, in normalized proxy units")};
+}
+
+RolloutOptions rollout_options(const Params& params) {
+  return {.prompts = params.get<std::int64_t>("prompts"),
+          .per_prompt = params.get<std::int64_t>("per_prompt"),
+          .eos_trick = params.get<bool>("eos_trick"),
+          .no_eos_score = params.get<double>("no_eos_score")};
+}
+
+void train_on_pairs(AlgorithmContext& context, const std::string& name, const PairTrainingOptions& options,
+                    const PairLoss& loss) {
+  const ChosenRejected data = chosen_and_rejected(context.preferences);
+  const std::int64_t n = data.size();
+  if (n == 0) throw std::invalid_argument(name + ": no kept preference pairs to learn from");
+  const std::int64_t batch_size = std::min(options.batch_size, n);
+  // The reference never changes: its log-probs for every pair are computed once.
+  SequenceLogProbs reference_chosen, reference_rejected;
+  if (options.reference) {
+    torch::NoGradGuard no_grad;
+    reference_chosen = sequence_log_probs(context.reference, data.chosen, context.temperature);
+    reference_rejected = sequence_log_probs(context.reference, data.rejected, context.temperature);
+  }
+  const auto rows_of = [](const SequenceLogProbs& all, const at::Tensor& rows) {
+    if (!all.sum.defined()) return SequenceLogProbs{};
+    return SequenceLogProbs{all.sum.index_select(0, rows), all.average.index_select(0, rows)};
+  };
+
+  torch::optim::AdamW optimizer(context.policy->parameters(), torch::optim::AdamWOptions(options.learning_rate));
+  at::Tensor order;
+  std::int64_t next = n;
+  train(context, name, [&](std::int64_t) {
+    if (next + batch_size > n) {
+      order = torch::randperm(n, context.generator, torch::kLong);
+      next = 0;
+    }
+    const at::Tensor rows = order.narrow(0, next, batch_size);
+    next += batch_size;
+    PairBatch batch{data.select(rows), {}, {}, rows_of(reference_chosen, rows), rows_of(reference_rejected, rows)};
+    // Chosen and rejected in one forward pass.
+    const Sequences both{torch::cat({batch.pairs.chosen.prompts, batch.pairs.rejected.prompts}),
+                         torch::cat({batch.pairs.chosen.responses, batch.pairs.rejected.responses}),
+                         torch::cat({batch.pairs.chosen.lengths, batch.pairs.rejected.lengths})};
+    const SequenceLogProbs policy = sequence_log_probs(context.policy, both, context.temperature);
+    batch.chosen = {policy.sum.narrow(0, 0, batch_size), policy.average.narrow(0, 0, batch_size)};
+    batch.rejected = {policy.sum.narrow(0, batch_size, batch_size), policy.average.narrow(0, batch_size, batch_size)};
+    StepReport report{.samples = batch_size, .diagnostics = {}};
+    const at::Tensor value = loss(batch, report.diagnostics).mean();
+    report.diagnostics["loss"] = value.item<double>();
+    report.diagnostics["grad_norm"] = apply_gradients(optimizer, value, options.max_grad_norm);
+    return report;
+  });
+}
+
+Rollout roll_out(AlgorithmContext& context, const RolloutOptions& options) {
+  torch::NoGradGuard no_grad;
+  const at::Tensor prompts =
+      context.task.sample_prompts(options.prompts, context.generator).repeat_interleave(options.per_prompt, 0);
+  Rollout rollout;
+  rollout.samples = context.policy->sample(prompts, context.response_length, {.temperature = context.temperature},
+                                           context.task.eos_token(), context.generator);
+  rollout.mask = response_mask(rollout.samples);
+  rollout.log_probs = context.policy->response_log_probs(rollout.samples, context.temperature);
+  rollout.reference_log_probs = context.reference->response_log_probs(rollout.samples, context.temperature);
+  rollout.has_eos = rollout.samples.responses.eq(context.task.eos_token()).any(1);
+  rollout.scores = context.proxy_reward(rollout.samples).to(rollout.log_probs.device());
+  if (options.eos_trick)
+    rollout.scores = torch::where(rollout.has_eos, rollout.scores, torch::full_like(rollout.scores, options.no_eos_score));
+  return rollout;
+}
 
 }  // namespace prefopt

@@ -313,6 +313,8 @@ std::unique_ptr<Plugin> Registry::create_plugin(PluginKind kind, std::string_vie
   std::unique_ptr<Plugin> plugin;
   try {
     plugin = entry->factory(std::get<Params>(checked));
+  } catch (const ConfigError& e) {  // the plugin rejects a combination of valid parameters
+    throw ConfigError(fmt::format("invalid parameters for {} '{}': {}", to_string(kind), name, e.what()));
   } catch (const std::exception& e) {
     throw PluginError(fmt::format("creating {} '{}' (from {}) failed: {}", to_string(kind), name,
                                   info.library, e.what()));

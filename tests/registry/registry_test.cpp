@@ -58,8 +58,9 @@ TEST_CASE("an unknown name lists the kind's names, a did-you-mean and the search
     CHECK(message.find(default_plugin_dir().string() + " (built-in plugins)") != std::string::npos);
     CHECK(e.code() == ExitCode::plugin);
   }
-  CHECK_THROWS_WITH(registry.find(PluginKind::algorithm, "dpo"),
-                    Catch::StartsWith("unknown algorithm 'dpo'\n  known algorithm plugins: best_of_n"));
+  CHECK_THROWS_WITH(registry.find(PluginKind::algorithm, "reinforce"),
+                    Catch::StartsWith("unknown algorithm 'reinforce'\n  known algorithm plugins: best_of_n, dpo, grpo, kto, "
+                                      "orpo, ppo, rloo, simpo"));
   CHECK_THROWS_WITH(registry.find(PluginKind::algorithm, "mean"),
                     Catch::Contains("note: 'mean' is a plugin of kind ensemble"));
 }

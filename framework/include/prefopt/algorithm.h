@@ -4,6 +4,8 @@
 // algorithm is measured the same way: gold reward beside proxy reward, KL to the reference.
 #pragma once
 
+#include <torch/optim/optimizer.h>
+
 #include <functional>
 #include <map>
 #include <optional>
@@ -22,18 +24,119 @@ struct EvaluationPoint {
   std::map<std::string, double> diagnostics;  // the algorithm's own numbers (loss, clip fraction, ...)
 };
 
+// What a trainer may spend, the same for every algorithm of a comparison ([train] section).
+struct TrainingBudget {
+  std::int64_t steps = 200;      // updates (one batch of pairs, or one rollout, each) at most
+  std::int64_t samples = 0;      // responses sampled, or preference pairs read, at most; 0: no limit
+  std::int64_t eval_every = 50;  // evaluate every this many steps, and after the last one
+};
+
 struct AlgorithmContext {
   Policy policy;                 // starts as a copy of the SFT policy; trainable
   Policy reference;              // the frozen SFT policy
   const Task& task;
-  const PreferenceData& preferences;
+  const PreferenceData& preferences;  // the reward models' training pairs
   std::function<at::Tensor(const Sequences&)> proxy_reward;  // [batch]: the ensemble's combined score
   at::Tensor evaluation_prompts;                             // [prompts, prompt_length]
   std::int64_t response_length;
   double temperature;  // sampling temperature, also for recomputed log-probs
-  at::Generator& generator;
+  TrainingBudget budget;
+  at::Generator& generator;             // for training: prompts, samples, minibatch order
+  at::Generator& evaluation_generator;  // for the responses handed to `evaluate`
   std::function<void(const EvaluationPoint&)> evaluate;  // the shared evaluation: call as you go
+  std::function<void(const std::string&)> progress;      // a status line ("dpo: step 12/200")
 };
+
+// What one training step reports to `train`.
+struct StepReport {
+  std::int64_t samples = 0;                   // responses sampled or pairs read by this step
+  std::map<std::string, double> diagnostics;  // averaged over the steps between evaluations
+};
+
+// The loop every trainer shares: evaluates the untrained policy (step 0), calls `step(1)`,
+// `step(2)`, ... until the budget's steps or samples are spent, and evaluates the policy's
+// samples every `eval_every` steps and after the last step, with the diagnostics' means since the
+// previous evaluation.
+PREFOPT_API void train(AlgorithmContext& context, const std::string& name,
+                       const std::function<StepReport(std::int64_t step)>& step);
+
+// The kept pairs of `data` as (chosen, rejected) responses, by the aggregated label.
+struct ChosenRejected {
+  Sequences chosen;
+  Sequences rejected;
+  std::int64_t size() const { return chosen.responses.size(0); }
+  PREFOPT_API ChosenRejected select(const at::Tensor& rows) const;
+};
+PREFOPT_API ChosenRejected chosen_and_rejected(const PreferenceData& data);
+
+// Sequence log-probs [batch] (sum over response tokens) and per-token averages [batch].
+struct SequenceLogProbs {
+  at::Tensor sum;
+  at::Tensor average;
+};
+PREFOPT_API SequenceLogProbs sequence_log_probs(Policy& policy, const Sequences& sequences, double temperature);
+
+// zero_grad, backward, clip the gradients' global norm to `max_grad_norm` (0: no clipping),
+// step. Returns the norm before clipping.
+PREFOPT_API double apply_gradients(torch::optim::Optimizer& optimizer, const at::Tensor& loss, double max_grad_norm);
+
+// ---- Learning from the preference pairs (DPO, ORPO, SimPO, KTO) ----------------------------
+
+struct PairTrainingOptions {
+  std::int64_t batch_size = 64;  // pairs per step
+  double learning_rate = 1e-3;   // AdamW
+  double max_grad_norm = 1.0;
+  bool reference = true;  // compute the reference policy's log-probs (reference-free losses skip it)
+};
+
+// A minibatch of kept pairs with the policy's log-probs (differentiable) and the reference's.
+struct PairBatch {
+  ChosenRejected pairs;
+  SequenceLogProbs chosen;
+  SequenceLogProbs rejected;
+  SequenceLogProbs reference_chosen;    // undefined tensors when options.reference is false
+  SequenceLogProbs reference_rejected;
+};
+
+// The parameters every pair learner declares (batch_size, learning_rate, max_grad_norm), and the
+// options they give.
+PREFOPT_API std::vector<ParamSpec> pair_training_params(double learning_rate);
+PREFOPT_API PairTrainingOptions pair_training_options(const Params& params, bool reference);
+
+// The loss of a batch ([batch] or scalar; its mean is minimized); may add diagnostics.
+using PairLoss = std::function<at::Tensor(const PairBatch&, std::map<std::string, double>& diagnostics)>;
+
+// Trains context.policy on shuffled minibatches of the kept preference pairs (reshuffled every
+// pass) within context.budget, through `train`. Reports "loss" and "grad_norm".
+PREFOPT_API void train_on_pairs(AlgorithmContext& context, const std::string& name, const PairTrainingOptions& options,
+                                const PairLoss& loss);
+
+// ---- Learning from the proxy reward (PPO, RLOO, GRPO) --------------------------------------
+
+struct RolloutOptions {
+  std::int64_t prompts = 64;     // fresh prompts per rollout
+  std::int64_t per_prompt = 1;   // responses per prompt, adjacent in the rollout
+  bool eos_trick = true;         // a response without EOS gets `no_eos_score` instead of its proxy score
+  double no_eos_score = -2.0;
+};
+
+// The parameters every reward learner declares (prompts, per_prompt with the given default and
+// minimum, eos_trick, no_eos_score), and the options they give.
+PREFOPT_API std::vector<ParamSpec> rollout_params(std::int64_t per_prompt, std::int64_t min_per_prompt);
+PREFOPT_API RolloutOptions rollout_options(const Params& params);
+
+struct Rollout {
+  Sequences samples;               // [prompts * per_prompt] responses of the policy
+  at::Tensor mask;                 // [n, width] float: 1 on response tokens
+  at::Tensor log_probs;            // [n, width] the policy's, at sampling time (no gradient)
+  at::Tensor reference_log_probs;  // [n, width]
+  at::Tensor scores;               // [n] the proxy reward (or no_eos_score)
+  at::Tensor has_eos;              // [n] bool
+};
+
+// Samples fresh prompts and the policy's responses to them, at context.temperature, and scores
+// them; log-probs for policy and reference are computed at the same temperature.
+PREFOPT_API Rollout roll_out(AlgorithmContext& context, const RolloutOptions& options);
 
 class PREFOPT_API Algorithm : public Plugin {
  public:

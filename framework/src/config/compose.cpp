@@ -245,6 +245,25 @@ void apply_value_override(Node& root, const Override& o) {
   }
 }
 
+// `text` as an override value that parses back to the same string: bare when it does ("dpo"),
+// else single-quoted ('a,b', '1', 'true'), a quote or a backslash before the closing quote escaped.
+std::string override_string(const std::string& text) {
+  try {
+    const OverrideValue parsed = parse_override_value(text);
+    if (const Node* node = std::get_if<Node>(&parsed); node && node->is_string() && std::get<std::string>(node->value) == text)
+      return text;
+  } catch (const ConfigError&) {
+  }
+  std::string quoted = "'";
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const bool trailing_backslash = text[i] == '\\' && text.find_first_not_of('\\', i) == std::string::npos;
+    if (text[i] == '\'' || trailing_backslash) quoted += '\\';
+    quoted += text[i];
+  }
+  quoted += '\'';
+  return quoted;
+}
+
 }  // namespace
 
 Composer::Composer(const fs::path& experiment, const std::vector<fs::path>& config_dirs)
@@ -301,6 +320,26 @@ fs::path Composer::find_option(std::string_view group, std::string_view option) 
   return {};
 }
 
+std::vector<Override> Composer::sweep_overrides() const {
+  const Node* prefopt = primary_.child("prefopt");
+  const Node* sweep = prefopt && prefopt->is_table() ? prefopt->child("sweep") : nullptr;
+  if (sweep == nullptr) return {};
+  if (!sweep->is_table())
+    throw ConfigError(fmt::format("{}: prefopt.sweep must be a table of key = \"values\"", sweep->origin));
+  std::vector<Override> out;
+  for (const auto& [key, values] : sweep->table()) {
+    if (!values.is_string())
+      throw ConfigError(fmt::format("{}: prefopt.sweep.{} must be a string in override syntax, e.g. \"a,b\" or \"range(1,4)\"",
+                                    values.origin, key));
+    try {
+      out.push_back(parse_override(key + "=" + std::get<std::string>(values.value)));
+    } catch (const ConfigError& e) {
+      throw ConfigError(fmt::format("{}: prefopt.sweep.{}: {}", values.origin, key, e.what()));
+    }
+  }
+  return out;
+}
+
 std::vector<Trial> Composer::trials(const std::vector<Override>& overrides, bool multirun) const {
   std::vector<std::pair<std::size_t, std::vector<Node>>> axes;  // override index, its values
   std::size_t count = 1;
@@ -340,7 +379,7 @@ std::vector<Trial> Composer::trials(const std::vector<Override>& overrides, bool
       o.value = value;
       // The override as this trial applies it, e.g. "algorithm.beta=0.1" for "algorithm.beta=0.1,0.2".
       const std::string prefix = o.kind == Override::Kind::add ? "+" : o.kind == Override::Kind::force_add ? "++" : "";
-      const std::string shown = value.is_string() ? std::get<std::string>(value.value) : format_inline(value);
+      const std::string shown = value.is_string() ? override_string(std::get<std::string>(value.value)) : format_inline(value);
       o.text = prefix + o.key + (o.package ? "@" + *o.package : "") + "=" + shown;
       trial.sweep_texts.push_back(o.text);
     }

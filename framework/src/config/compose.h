@@ -60,6 +60,11 @@ class PREFOPT_API Composer {
   // The group's options (file stems), sorted, over the whole search path.
   std::vector<std::string> group_options(std::string_view group) const;
 
+  // The experiment's own sweep, `[prefopt.sweep]` key = "values" in override syntax (Hydra's
+  // hydra.sweeper.params): parsed overrides, applied in multirun before the command line's, which
+  // replace those of the same key. Errors name file:line:column.
+  std::vector<Override> sweep_overrides() const;
+
   // Expands sweeps into trials: the cartesian product, first override varying slowest. Without
   // `multirun` a sweep is an error that says how to write a list, a string or a sweep.
   std::vector<Trial> trials(const std::vector<Override>& overrides, bool multirun) const;

@@ -36,6 +36,10 @@ const std::vector<std::pair<std::string, std::vector<ParamSpec>>>& pipeline_sect
       {"reward_models",
        {ParamSpec::integer("members", 3, "reward models in the ensemble (different seeds)").min(1).max(64),
         ParamSpec::boolean("bootstrap", false, "train each member on a bootstrap resample of the pairs")}},
+      {"train",
+       {ParamSpec::integer("steps", 200, "updates at most: a batch of pairs, or one rollout, each").min(0),
+        ParamSpec::integer("samples", 0, "responses sampled, or pairs read, at most; 0: no limit").min(0),
+        ParamSpec::integer("eval_every", 50, "evaluate every this many steps, and after the last").min(1)}},
       {"eval",
        {ParamSpec::integer("prompts", 256, "held-out prompts per evaluation").min(1),
         ParamSpec::real("temperature", 1.0, "sampling temperature of every policy").min(1e-6)}},
@@ -100,6 +104,7 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
   const Params sft_params = section_values(config, "sft");
   const Params preference_params = section_values(config, "preferences");
   const Params rm_params = section_values(config, "reward_models");
+  const Params train_params = section_values(config, "train");
   const Params eval_params = section_values(config, "eval");
   const double temperature = eval_params.get<double>("temperature");
 
@@ -234,6 +239,8 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
   TrialResult result;
   std::ofstream metrics(options.run_dir / "metrics.jsonl");
   Policy policy = copy_policy(sft);
+  at::Generator training_generator = seeded(static_cast<std::uint64_t>(seed) * 1000 + 4);
+  torch::manual_seed(static_cast<std::uint64_t>(seed) * 1000 + 4);  // initializations inside the algorithm
   AlgorithmContext context{
       policy,
       sft,
@@ -243,6 +250,10 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
       eval_prompts,
       response_length,
       temperature,
+      {.steps = train_params.get<std::int64_t>("steps"),
+       .samples = train_params.get<std::int64_t>("samples"),
+       .eval_every = train_params.get<std::int64_t>("eval_every")},
+      training_generator,
       eval_generator,
       [&](const EvaluationPoint& point) {
         torch::NoGradGuard no_grad;
@@ -251,6 +262,7 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
         const torch::Tensor scores = member_scores(point.responses);
         json row = {{"step", point.step}, {"label", point.label}};
         row["gold"] = gold.mean().item<double>();
+        row["gold_se"] = gold.std().item<double>() / std::sqrt(static_cast<double>(gold.size(0)));  // standard error
         for (std::size_t i = 0; i < attribute_names.size(); ++i)
           row["gold_" + attribute_names[i]] = attributes.select(1, static_cast<std::int64_t>(i)).mean().item<double>();
         row["proxy"] = ensemble->combine(scores).mean().item<double>();
@@ -276,6 +288,9 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
                         row["gold"].get<double>(), row["proxy"].get<double>(), row["kl"].get<double>(),
                         row["win_rate"].get<double>()));
         result.rows.push_back(std::move(row));
+      },
+      [&](const std::string& status) {
+        if (options.progress) options.progress(status);
       }};
   log(fmt::format("algorithm: {}", algorithm->display_name()));
   algorithm->run(context);

@@ -22,7 +22,7 @@ class BestOfN final : public prefopt::Algorithm {
       const torch::Tensor repeated = prompts.repeat({n, 1});
       const prefopt::Sequences candidates = context.reference->sample(
           repeated, context.response_length, {.temperature = context.temperature}, context.task.eos_token(),
-          context.generator);
+          context.evaluation_generator);
       const torch::Tensor scores = context.proxy_reward(candidates).view({n, count});
       const torch::Tensor best = scores.argmax(0) * count + torch::arange(count, torch::kLong);
       const prefopt::Sequences chosen{prompts, candidates.responses.index_select(0, best),
