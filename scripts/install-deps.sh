@@ -3,6 +3,7 @@
 # what is missing. As root it runs apt-get; otherwise it prints the exact command and exits 1.
 #   scripts/install-deps.sh           build + test dependencies
 #   scripts/install-deps.sh --slurm   also the single-node Slurm used by the cluster tests
+#   scripts/install-deps.sh --chromium  also headless Chromium, to check the HTML report renders
 set -euo pipefail
 
 packages=(
@@ -14,7 +15,13 @@ packages=(
   libfmt-dev libspdlog-dev nlohmann-json3-dev libsqlite3-dev
   catch2 libbenchmark-dev
 )
-[[ "${1:-}" == "--slurm" ]] && packages+=(slurm-wlm slurm-client munge)
+for option in "$@"; do
+  case "$option" in
+    --slurm) packages+=(slurm-wlm slurm-client munge) ;;
+    --chromium) packages+=(chromium) ;;
+    *) echo "install-deps.sh: unknown option $option (--slurm, --chromium)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <random>
@@ -62,6 +63,31 @@ CliResult run_cli(const std::vector<std::string>& args, const std::string& plugi
   const int raw = std::system(command.c_str());
   if (raw == -1 || !WIFEXITED(raw)) throw std::runtime_error("prefopt did not exit normally: " + command);
   return {WEXITSTATUS(raw), read_file(dir.path() / "out"), read_file(dir.path() / "err")};
+}
+
+int spawn_cli(const std::vector<std::string>& args, const fs::path& log) {
+  std::vector<std::string> words = {PREFOPT_CLI_PATH};
+  words.insert(words.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& word : words) argv.push_back(word.data());
+  argv.push_back(nullptr);
+  const std::string log_file = log.string();
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    ::unsetenv("PREFOPT_PLUGIN_PATH");
+    std::freopen(log_file.c_str(), "w", stdout);
+    ::dup2(::fileno(stdout), 2);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+int wait_cli(int pid) {
+  int status = 0;
+  if (::waitpid(pid, &status, 0) < 0) throw std::runtime_error("waitpid failed");
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 Registry load_registry(const std::vector<fs::path>& dirs) {

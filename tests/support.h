@@ -32,6 +32,11 @@ struct CliResult {
 // unless `plugin_path_env` is given.
 CliResult run_cli(const std::vector<std::string>& args, const std::string& plugin_path_env = "");
 
+// Starts `prefopt ARGS` in the background, stdout and stderr to `log`, PREFOPT_PLUGIN_PATH unset;
+// returns its pid. wait_cli returns its exit status, or 128 + the signal that ended it.
+int spawn_cli(const std::vector<std::string>& args, const std::filesystem::path& log);
+int wait_cli(int pid);
+
 // A registry over `dirs` (each as if given to --plugin-path) followed by the built-in plugins.
 Registry load_registry(const std::vector<std::filesystem::path>& dirs = {});
 

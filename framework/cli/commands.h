@@ -13,6 +13,7 @@
 
 #include "config/compose.h"
 #include "registry.h"
+#include "sweep/spec.h"
 
 namespace prefopt::cli {
 
@@ -22,6 +23,9 @@ int plugins_list(const Args& args);
 int plugins_show(const Args& args);
 int config(const Args& args);
 int run(const Args& args);
+int sweep_command(const Args& args);
+int results_command(const Args& args);
+int report_command(const Args& args);
 
 // Options every subcommand that loads plugins accepts.
 void add_plugin_path_option(boost::program_options::options_description& options);
@@ -46,6 +50,13 @@ struct ResolvedTrials {
 // Composes, resolves and validates every trial of `experiment` with `overrides`.
 ResolvedTrials compose_trials(const std::string& experiment, const std::vector<std::string>& overrides,
                               bool multirun, const boost::program_options::variables_map& vars);
+
+// The launcher's options of `prefopt run -m` (--jobs, --gpus, ...; `prefopt sweep` has them too).
+void add_multirun_options(boost::program_options::options_description& options);
+// Plans, checks against an earlier start in the same folder, launches, aggregates and reports a
+// sweep into --out or `default_dir`. Returns the exit status: 0, 1 (a trial failed), 130.
+int run_sweep(const sweep::SweepSpec& spec, const std::filesystem::path& default_dir,
+              const boost::program_options::variables_map& vars);
 
 // Parses `args` against `options` (+ positional names); prints help and returns true on --help.
 bool parse_args(const Args& args, const std::string& usage,

@@ -52,14 +52,7 @@ ResolvedTrials compose_trials(const std::string& experiment, const std::vector<s
   if (vars.count("config-dir"))
     for (const std::string& dir : vars["config-dir"].as<std::vector<std::string>>()) config_dirs.emplace_back(dir);
   ResolvedTrials out{config::Composer(experiment, config_dirs), {}, {}};
-  std::vector<config::Override> overrides = parse_overrides(override_texts);
-  if (multirun) {
-    std::vector<config::Override> own = out.composer.sweep_overrides();
-    std::erase_if(own, [&](const config::Override& o) {
-      return std::any_of(overrides.begin(), overrides.end(), [&](const config::Override& c) { return c.key == o.key; });
-    });
-    overrides.insert(overrides.begin(), own.begin(), own.end());
-  }
+  const std::vector<config::Override> overrides = parse_overrides(override_texts);
   for (config::Trial& trial : out.composer.trials(overrides, multirun)) {
     config::Composition composition = out.composer.compose(trial.overrides);
     config::resolve_interpolations(composition.config);
@@ -98,8 +91,10 @@ int config(const Args& args) {
                  options, positional, vars))
     return 0;
   const std::string experiment = vars["experiment"].as<std::string>();
-  const auto overrides = vars.count("overrides") ? vars["overrides"].as<std::vector<std::string>>() : Args{};
+  auto overrides = vars.count("overrides") ? vars["overrides"].as<std::vector<std::string>>() : Args{};
   const bool multirun = vars["multirun"].as<bool>();
+  if (multirun)  // the trials `prefopt run -m` would run: the experiment's own sweep after the command line's
+    for (const auto& [key, values] : sweep::command_line_sweep(experiment, overrides).grid) overrides.push_back(key + "=" + values);
   const ResolvedTrials resolved = compose_trials(experiment, overrides, multirun, vars);
 
   if (vars["info"].as<bool>()) {

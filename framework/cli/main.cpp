@@ -18,7 +18,11 @@ constexpr const char* kOverview = R"(usage: prefopt [--version] [--help] <comman
 
 Commands:
   config          compose an experiment with overrides and print the resolved config
-  run             run one trial of the pipeline into a fresh run folder (or --rerun one)
+  run             run one trial of the pipeline into a fresh run folder (or --rerun one);
+                  with -m, every trial of a command-line sweep
+  sweep           run a sweep file's trials, each in its own process; resumable
+  results         a sweep's results aggregated over seeds (table, csv, json)
+  report          a sweep's self-contained HTML report
   plugins list    list the plugins found on the plugin search path
   plugins show    show one plugin's description and parameter schema
 
@@ -26,9 +30,10 @@ Run `prefopt <command> --help` for a command's options.
 
 Exit status:
   0  success
-  1  a run failed
+  1  a run failed (for sweeps: a trial failed or did not start)
   2  usage or configuration error
   3  plugin error (a plugin library failed to load, an unknown plugin, a plugin call failed)
+  130  a sweep was interrupted (SIGINT or SIGTERM); run it again to resume
 )";
 
 struct Command {
@@ -39,6 +44,9 @@ struct Command {
 const std::map<std::string, Command> kCommands = {
     {"config", {"compose an experiment with overrides and print the resolved config", config}},
     {"run", {"run one trial of the pipeline into a fresh run folder (or --rerun one)", run}},
+    {"sweep", {"run a sweep file's trials, each in its own process; resumable", sweep_command}},
+    {"results", {"a sweep's results aggregated over seeds", results_command}},
+    {"report", {"a sweep's self-contained HTML report", report_command}},
     {"plugins list", {"list the plugins found on the plugin search path", plugins_list}},
     {"plugins show", {"show one plugin's description and parameter schema", plugins_show}},
 };

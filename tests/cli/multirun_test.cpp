@@ -27,7 +27,12 @@ test::CliResult multirun(const fs::path& out, const fs::path& cache, std::vector
   return run_cli(args);
 }
 
-json results(const fs::path& sweep) { return json::parse(test::read_file(sweep / "results.json")); }
+// The trials of a sweep folder with their status.
+json trials(const fs::path& sweep) {
+  json out = json::parse(test::read_file(sweep / "sweep.json"))["trials"];
+  for (json& t : out) t["status"] = json::parse(test::read_file(sweep / t["name"].get<std::string>() / "status.json"));
+  return out;
+}
 
 }  // namespace
 
@@ -37,25 +42,27 @@ TEST_CASE("run -m runs the experiment's own sweep, one folder per trial, side by
   INFO(result.err);
   REQUIRE(result.status == 0);
   // comparison.toml's [prefopt.sweep] algorithm = "ppo,dpo,orpo".
-  const json all = results(dir.path() / "sweep");
+  const json all = trials(dir.path() / "sweep");
   REQUIRE(all.size() == 3);
   std::vector<std::string> names;
   for (const json& trial : all) {
-    names.push_back(trial["trial"]["name"].get<std::string>());
-    CHECK(trial["exit_status"] == 0);
+    names.push_back(trial["name"].get<std::string>());
+    CHECK(trial["status"]["exit_status"] == 0);
     CHECK(fs::is_regular_file(dir.path() / "sweep" / names.back() / "metrics.jsonl"));
   }
   CHECK(names[0].starts_with("algorithm=ppo-"));
   CHECK(names[1].starts_with("algorithm=dpo-"));
   CHECK(names[2].starts_with("algorithm=orpo-"));
-  for (const char* label : {"algorithm=ppo ", "algorithm=dpo ", "algorithm=orpo "}) CHECK_THAT(result.out, Contains(label));
+  // Side by side: one row per algorithm.
+  for (const char* row : {"\nppo ", "\ndpo ", "\norpo "}) CHECK_THAT(result.out, Contains(row));
+  CHECK_THAT(result.out, Contains("report: "));
   // The later trials reuse the first one's stages.
   const json summary = json::parse(test::read_file(dir.path() / "sweep" / names[2] / "summary.json"));
   CHECK(summary["stages"]["reward_models"]["reused"] == true);
   // The command line replaces the experiment's sweep of the same key.
   const auto single = multirun(dir.path() / "single", dir.path() / "cache", {"algorithm=simpo"});
   REQUIRE(single.status == 0);
-  CHECK(results(dir.path() / "single").size() == 1);
+  CHECK(trials(dir.path() / "single").size() == 1);
 }
 
 TEST_CASE("a failing trial is recorded, the others finish, and a rerun keeps what finished", "[multirun]") {
@@ -66,19 +73,20 @@ TEST_CASE("a failing trial is recorded, the others finish, and a rerun keeps wha
                                                     "algorithm.label_smoothing=0.5"};
   const auto first = multirun(sweep, dir.path() / "cache", sweep_overrides);
   CHECK(first.status == 1);
-  CHECK_THAT(first.err, Contains("1 of 2 trials failed"));
-  CHECK_THAT(first.out, Contains("failed (exit status 2)"));
-  CHECK_THAT(first.err, Contains("invalid parameters for algorithm 'dpo': dpo: loss = \"rdpo\" needs label_smoothing < 0.5"));
-  json all = results(sweep);
+  CHECK_THAT(first.err, Contains("1 trial(s) failed"));
+  CHECK_THAT(first.err, Contains("(exit status 2)"));
+  json all = trials(sweep);
   REQUIRE(all.size() == 2);
-  CHECK(all[0]["exit_status"] == 0);
-  CHECK(all[1]["exit_status"] == 2);
-  const std::string finished = all[0]["trial"]["name"];
+  CHECK(all[0]["status"]["exit_status"] == 0);
+  CHECK(all[1]["status"]["exit_status"] == 2);
+  CHECK_THAT(all[1]["status"]["log_tail"].get<std::string>(),
+             Contains("invalid parameters for algorithm 'dpo': dpo: loss = \"rdpo\" needs label_smoothing < 0.5"));
+  const std::string finished = all[0]["name"];
   const std::string metrics = test::read_file(sweep / finished / "metrics.jsonl");
 
   const auto second = multirun(sweep, dir.path() / "cache", sweep_overrides);
   CHECK(second.status == 1);
-  CHECK_THAT(second.err, Contains("finished before, kept"));
+  CHECK_THAT(second.err, Contains("1 of 2 trials finished before; kept"));
   CHECK(test::read_file(sweep / finished / "metrics.jsonl") == metrics);
 }
 

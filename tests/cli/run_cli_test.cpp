@@ -91,12 +91,13 @@ TEST_CASE("prefopt run goes from nothing to evaluated metrics in a fresh run fol
 
 TEST_CASE("prefopt run refuses bad input with clear messages", "[run]") {
   test::TempDir dir;
-  auto not_empty = run(dir.path(), dir.path() / "cache", {"algorithm.n=[1]"});
+  // A folder holding a run is never overwritten; other files in it (a launcher's log) are fine.
   fs::create_directories(dir.path() / "full");
-  std::ofstream(dir.path() / "full" / "x") << "x";
-  const auto full = run(dir.path() / "full", dir.path() / "cache", {});
+  std::ofstream(dir.path() / "full" / "output.log") << "x";
+  REQUIRE(run(dir.path() / "full", dir.path() / "cache", {"algorithm.n=[1]"}).status == 0);
+  const auto full = run(dir.path() / "full", dir.path() / "cache", {"algorithm.n=[1]"});
   CHECK(full.status == 2);
-  CHECK_THAT(full.err, Contains("is not empty"));
+  CHECK_THAT(full.err, Contains("holds a run already"));
   const auto rerun = run_cli({"run", "--rerun", (dir.path() / "nowhere").string()});
   CHECK(rerun.status == 2);
   CHECK_THAT(rerun.err, Contains("is not a run folder"));

@@ -245,25 +245,6 @@ void apply_value_override(Node& root, const Override& o) {
   }
 }
 
-// `text` as an override value that parses back to the same string: bare when it does ("dpo"),
-// else single-quoted ('a,b', '1', 'true'), a quote or a backslash before the closing quote escaped.
-std::string override_string(const std::string& text) {
-  try {
-    const OverrideValue parsed = parse_override_value(text);
-    if (const Node* node = std::get_if<Node>(&parsed); node && node->is_string() && std::get<std::string>(node->value) == text)
-      return text;
-  } catch (const ConfigError&) {
-  }
-  std::string quoted = "'";
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const bool trailing_backslash = text[i] == '\\' && text.find_first_not_of('\\', i) == std::string::npos;
-    if (text[i] == '\'' || trailing_backslash) quoted += '\\';
-    quoted += text[i];
-  }
-  quoted += '\'';
-  return quoted;
-}
-
 }  // namespace
 
 Composer::Composer(const fs::path& experiment, const std::vector<fs::path>& config_dirs)
@@ -379,7 +360,7 @@ std::vector<Trial> Composer::trials(const std::vector<Override>& overrides, bool
       o.value = value;
       // The override as this trial applies it, e.g. "algorithm.beta=0.1" for "algorithm.beta=0.1,0.2".
       const std::string prefix = o.kind == Override::Kind::add ? "+" : o.kind == Override::Kind::force_add ? "++" : "";
-      const std::string shown = value.is_string() ? override_string(std::get<std::string>(value.value)) : format_inline(value);
+      const std::string shown = override_value_text(value);
       o.text = prefix + o.key + (o.package ? "@" + *o.package : "") + "=" + shown;
       trial.sweep_texts.push_back(o.text);
     }
@@ -392,6 +373,7 @@ struct Composer::Expansion {
   const Composer& composer;
   std::map<std::string, GroupChoice> choices;  // by group[@package]
   std::vector<std::string> tree;
+  std::map<std::string, std::string> selected;  // group[@package] -> the option composed
   std::vector<std::string> stack;  // files being expanded, for cycle detection
   Node root;
 
@@ -460,6 +442,7 @@ struct Composer::Expansion {
       if (std::find(stack.begin(), stack.end(), canonical) != stack.end())
         throw ConfigError(fmt::format("{}: the defaults lists form a cycle: {} -> {}", entry.origin, join(stack, " -> "),
                                       file_name));
+      if (group) selected[entry.key()] = name;
       tree.push_back(fmt::format("{}{}{} ({}){}", indent, group ? entry.key() + ": " : "", name, file_name,
                                  child_package.empty() ? " @ _global_" : " @ " + child_package));
       stack.push_back(canonical);
@@ -470,7 +453,7 @@ struct Composer::Expansion {
 };
 
 Composition Composer::compose(const std::vector<Override>& overrides) const {
-  Expansion expansion{*this, {}, {}, {fs::weakly_canonical(experiment_).string()}, Node{}};
+  Expansion expansion{*this, {}, {}, {}, {fs::weakly_canonical(experiment_).string()}, Node{}};
 
   // Group choices: the experiment's own `override` entries, then the command line's (which win).
   Node primary = primary_;
@@ -536,7 +519,7 @@ Composition Composer::compose(const std::vector<Override>& overrides) const {
                                   key, choice.origin, key, choice.option.value_or("null")));
   }
 
-  Composition out{std::move(expansion.root), std::move(expansion.tree)};
+  Composition out{std::move(expansion.root), std::move(expansion.tree), std::move(expansion.selected)};
   std::vector<std::string> errors;  // every failing override is reported, not just the first
   for (const Override* o : value_overrides) {
     try {

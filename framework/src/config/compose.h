@@ -23,6 +23,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,7 @@ struct SearchDir {
 struct Composition {
   Node config;                           // composed and overridden, not yet interpolated
   std::vector<std::string> defaults_tree;  // one line per entry, indented, for --info
+  std::map<std::string, std::string> choices;  // config group[@package] -> the option composed
 };
 
 // One trial of a (possibly single-trial) run: overrides without sweeps. A swept override's text

@@ -855,4 +855,24 @@ std::vector<Node> sweep_values(const Sweep& sweep, const std::vector<std::string
   return values;
 }
 
+std::string override_value_text(const Node& value) {
+  if (!value.is_string()) return format_inline(value);
+  const std::string& text = std::get<std::string>(value.value);
+  try {
+    const OverrideValue parsed = parse_override_value(text);
+    if (const Node* node = std::get_if<Node>(&parsed); node && node->is_string() && std::get<std::string>(node->value) == text)
+      return text;
+  } catch (const ConfigError&) {
+  }
+  // Quoted: a quote, and a backslash run before the closing quote, are escaped.
+  std::string quoted = "'";
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const bool trailing_backslash = text[i] == '\\' && text.find_first_not_of('\\', i) == std::string::npos;
+    if (text[i] == '\'' || trailing_backslash) quoted += '\\';
+    quoted += text[i];
+  }
+  quoted += '\'';
+  return quoted;
+}
+
 }  // namespace prefopt::config

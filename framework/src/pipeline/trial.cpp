@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "config/validate.h"
+#include "files.h"
 #include "pipeline/sft.h"
 #include "pipeline/stage_cache.h"
 #include "prefopt/algorithm.h"
@@ -84,7 +85,7 @@ std::string key_of(const std::vector<std::string>& parts) {
   return stable_hash(material);
 }
 
-void write_json(const fs::path& file, const json& value) { std::ofstream(file) << value.dump(2) << "\n"; }
+void write_json(const fs::path& file, const json& value) { write_atomically(file, value.dump(2) + "\n"); }
 json read_json(const fs::path& file) {
   std::ifstream in(file);
   return json::parse(in);
@@ -299,7 +300,8 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
   const auto best = std::max_element(result.rows.begin(), result.rows.end(), [](const json& a, const json& b) {
     return a["gold"].get<double>() < b["gold"].get<double>();
   });
-  result.summary = {{"final", result.rows.back()},
+  result.summary = {{"algorithm", algorithm->info()->name},
+                    {"final", result.rows.back()},
                     {"best_gold", *best},
                     {"reference_gold", reference_gold.mean().item<double>()},
                     {"stages", stages},

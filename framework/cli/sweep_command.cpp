@@ -1,0 +1,345 @@
+// `prefopt sweep`, `prefopt run -m`, `prefopt results`, `prefopt report`: sweeps of trials, each
+// trial its own process, resumable, with results aggregated over seeds and an HTML report.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "commands.h"
+#include "config/interpolate.h"
+#include "files.h"
+#include "pipeline/stage_cache.h"
+#include "sweep/launcher.h"
+#include "sweep/report.h"
+#include "sweep/results.h"
+#include "text.h"
+
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace prefopt::cli {
+namespace {
+
+struct PlannedTrial {
+  sweep::TrialSpec spec;
+  std::string config_hash;  // of the resolved config: detects an experiment edited mid-sweep
+};
+
+// Expands the sweep and composes, resolves and validates every trial before anything runs.
+std::vector<PlannedTrial> plan(const sweep::SweepSpec& spec, const po::variables_map& vars) {
+  std::vector<fs::path> config_dirs;
+  if (vars.count("config-dir"))
+    for (const std::string& dir : vars["config-dir"].as<std::vector<std::string>>()) config_dirs.emplace_back(dir);
+  const config::Composer composer(spec.experiment, config_dirs);
+  std::vector<PlannedTrial> out;
+  for (sweep::TrialSpec& trial : sweep::expand(spec, composer)) {
+    ResolvedTrials resolved = compose_trials(spec.experiment.string(), trial.overrides, /*multirun=*/false, vars);
+    const std::string config = config::to_toml_string(resolved.trials.front().composition.config);
+    out.push_back({std::move(trial), stable_hash(config)});
+  }
+  return out;
+}
+
+std::string listed(const std::vector<std::string>& names) {
+  std::string out;
+  for (std::size_t i = 0; i < names.size() && i < 5; ++i) out += "\n    " + names[i];
+  if (names.size() > 5) out += fmt::format("\n    ... and {} more", names.size() - 5);
+  return out;
+}
+
+// Refuses to resume a sweep folder whose trials differ from the plan; with `extend`, accepts
+// added trials when every earlier one is unchanged.
+void check_resume(const fs::path& sweep_dir, const fs::path& experiment, const std::vector<PlannedTrial>& planned,
+                  bool extend) {
+  std::ifstream in(sweep_dir / "sweep.json");
+  if (!in) return;
+  const json previous = json::parse(in);
+  if (previous.value("experiment", "") != experiment.string())
+    throw ConfigError(fmt::format("'{}' holds a sweep of another experiment ({}); use another --out", sweep_dir.string(),
+                                  previous.value("experiment", "?")));
+  std::map<std::string, std::string> before, now;
+  for (const json& t : previous["trials"]) before[t["name"]] = t.value("config_hash", "");
+  for (const PlannedTrial& t : planned) now[t.spec.name] = t.config_hash;
+  std::vector<std::string> removed, changed, added;
+  for (const auto& [name, hash] : before) {
+    if (!now.contains(name))
+      removed.push_back(name);
+    else if (now.at(name) != hash)
+      changed.push_back(name);
+  }
+  for (const auto& [name, hash] : now)
+    if (!before.contains(name)) added.push_back(name);
+  if (!removed.empty() || !changed.empty()) {
+    std::string message = fmt::format("the sweep in '{}' was started with another spec:", sweep_dir.string());
+    if (!removed.empty()) message += fmt::format("\n  {} trial(s) no longer in the sweep:{}", removed.size(), listed(removed));
+    if (!changed.empty())
+      message += fmt::format("\n  {} trial(s) whose resolved config changed (the experiment or its config groups were "
+                             "edited):{}",
+                             changed.size(), listed(changed));
+    throw ConfigError(message + "\n  Restore the spec to resume it, or give another --out.");
+  }
+  if (!added.empty() && !extend)
+    throw ConfigError(fmt::format("the sweep in '{}' gains {} trial(s):{}\n  Run with --extend to add them to it, or "
+                                  "give another --out.",
+                                  sweep_dir.string(), added.size(), listed(added)));
+}
+
+void print_results(const std::vector<sweep::Group>& groups, const std::string& format) {
+  const auto& metrics = sweep::final_metrics();
+  if (format == "json") {
+    json out = json::array();
+    for (const sweep::Group& g : groups) {
+      json row = {{"algorithm", g.algorithm}, {"not_finished", g.failed}};
+      for (const auto& [key, value] : g.key) row["group"][key] = value;
+      for (const std::string& metric : metrics) {
+        const sweep::Statistic& s = g.stats.at(metric);
+        const auto finite = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
+        row[metric] = {{"n", s.n}, {"mean", finite(s.mean)}, {"sd", finite(s.sd)}, {"ci95", finite(s.ci95)}};
+      }
+      out.push_back(row);
+    }
+    fmt::print("{}\n", out.dump(2));
+    return;
+  }
+  if (format == "csv") {
+    std::vector<std::string> header;
+    if (!groups.empty())
+      for (const auto& [key, value] : groups.front().key) header.push_back(key);
+    header.emplace_back("n");
+    for (const std::string& metric : metrics)
+      for (const char* part : {"mean", "sd", "ci95"}) header.push_back(metric + "_" + part);
+    header.emplace_back("not_finished");
+    fmt::print("{}\n", join(header, ","));
+    for (const sweep::Group& g : groups) {
+      std::vector<std::string> cells;
+      for (const auto& [key, value] : g.key) cells.push_back(value.find_first_of(",\"") == std::string::npos ? value : "\"" + value + "\"");
+      cells.push_back(std::to_string(g.stats.at("final_gold").n));
+      for (const std::string& metric : metrics) {
+        const sweep::Statistic& s = g.stats.at(metric);
+        for (const double v : {s.mean, s.sd, s.ci95}) cells.push_back(std::isfinite(v) ? fmt::format("{:.6g}", v) : "");
+      }
+      cells.push_back(std::to_string(g.failed));
+      fmt::print("{}\n", join(cells, ","));
+    }
+    return;
+  }
+  // table
+  std::vector<std::size_t> widths;
+  if (!groups.empty())
+    for (std::size_t k = 0; k < groups.front().key.size(); ++k) {
+      std::size_t w = groups.front().key[k].first.size();
+      for (const sweep::Group& g : groups) w = std::max(w, g.key[k].second.size());
+      widths.push_back(w);
+    }
+  std::string header;
+  if (!groups.empty())
+    for (std::size_t k = 0; k < widths.size(); ++k) header += fmt::format("{:<{}}  ", groups.front().key[k].first, widths[k]);
+  header += fmt::format("{:>3}", "n");
+  for (const std::string& metric : metrics) header += fmt::format("  {:>17}", metric);
+  fmt::print("{}\n", header);
+  for (const sweep::Group& g : groups) {
+    std::string line;
+    for (std::size_t k = 0; k < widths.size(); ++k) line += fmt::format("{:<{}}  ", g.key[k].second, widths[k]);
+    line += fmt::format("{:>3}", g.stats.at("final_gold").n);
+    for (const std::string& metric : metrics) {
+      const sweep::Statistic& s = g.stats.at(metric);
+      line += fmt::format("  {:>17}", std::isnan(s.mean)   ? std::string("-")
+                                      : std::isnan(s.ci95) ? fmt::format("{:.3f}", s.mean)
+                                                           : fmt::format("{:.3f} ± {:.3f}", s.mean, s.ci95));
+    }
+    if (g.failed > 0) line += fmt::format("  ({} not finished)", g.failed);
+    fmt::print("{}\n", line);
+  }
+}
+
+void add_launch_options(po::options_description& options) {
+  options.add_options()("out", po::value<std::string>(), "the sweep folder")(
+      "cache", po::value<std::string>(), "the stage cache shared by the trials (default outputs/.stage-cache)")(
+      "no-cache", po::bool_switch(), "compute every stage afresh in every trial");
+  add_multirun_options(options);
+  add_compose_options(options);
+}
+
+}  // namespace
+
+int run_sweep(const sweep::SweepSpec& spec, const fs::path& default_dir, const po::variables_map& vars) {
+  const std::vector<PlannedTrial> planned = plan(spec, vars);
+  if (vars["dry-run"].as<bool>()) {
+    for (const PlannedTrial& t : planned) fmt::print("{}\t{}\n", t.spec.name, join(t.spec.overrides, " "));
+    fmt::print(stderr, "{} trials\n", planned.size());
+    return 0;
+  }
+  if (vars["jobs"].as<std::int64_t>() < 1) throw ConfigError("--jobs must be at least 1");
+  if (vars["per-gpu"].as<std::int64_t>() < 1) throw ConfigError("--per-gpu must be at least 1");
+  if (vars["no-cache"].as<bool>() && vars.count("cache")) throw ConfigError("--cache and --no-cache exclude each other");
+  const fs::path sweep_dir = fs::absolute(vars.count("out") ? fs::path(vars["out"].as<std::string>()) : default_dir);
+  const fs::path report = sweep_dir / "report.html";
+  fmt::print("report: {}\n", report.string());
+  std::fflush(stdout);
+  check_resume(sweep_dir, spec.experiment, planned, vars["extend"].as<bool>());
+
+  fs::create_directories(sweep_dir);
+  json trials = json::array();
+  std::vector<sweep::TrialSpec> specs;
+  for (const PlannedTrial& t : planned) {
+    trials.push_back({{"name", t.spec.name}, {"overrides", t.spec.overrides}, {"swept", t.spec.swept}, {"config_hash", t.config_hash}});
+    specs.push_back(t.spec);
+  }
+  write_atomically(sweep_dir / "sweep.json", json{{"experiment", spec.experiment.string()},
+                                                   {"overrides", spec.overrides},
+                                                   {"prefopt", version_string()},
+                                                   {"trials", trials}}
+                                                  .dump(2) +
+                                                  "\n");
+
+  sweep::LaunchOptions options;
+  options.experiment = spec.experiment;
+  if (vars["no-cache"].as<bool>())
+    options.run_arguments.emplace_back("--no-cache");
+  else
+    options.run_arguments = {"--cache", fs::absolute(vars.count("cache") ? fs::path(vars["cache"].as<std::string>())
+                                                                         : fs::path("outputs") / ".stage-cache")
+                                            .string()};
+  for (const char* option : {"config-dir", "plugin-path"})
+    if (vars.count(option))
+      for (const std::string& value : vars[option].as<std::vector<std::string>>())
+        options.run_arguments.insert(options.run_arguments.end(),
+                                     {std::string("--") + option, std::string(option) == "config-dir" ? fs::absolute(value).string() : value});
+  options.jobs = vars["jobs"].as<std::int64_t>();
+  if (vars.count("gpus")) options.gpus = sweep::parse_gpus(vars["gpus"].as<std::string>());
+  options.per_gpu = vars["per-gpu"].as<std::int64_t>();
+  options.slot_dir = vars["slot-dir"].as<std::string>();
+  options.timeout_seconds = vars["timeout"].as<double>();
+  options.max_failures = vars["max-failures"].as<std::int64_t>();
+  const bool terminal = ::isatty(STDERR_FILENO) != 0;
+  std::ofstream log_file(sweep_dir / "sweep.log", std::ios::app);
+  options.log = [&](const std::string& line) {
+    fmt::print(stderr, "{}{}\n", terminal ? "\r\033[K" : "", line);
+    log_file << line << "\n" << std::flush;
+  };
+  std::string last_status;
+  options.status = [&](const std::string& status) {
+    if (terminal) fmt::print(stderr, "\r\033[K{}", status);
+    last_status = status;
+  };
+  fmt::print(stderr, "sweep folder: {} ({} trials)\n", sweep_dir.string(), planned.size());
+  const sweep::LaunchResult launched = sweep::launch(sweep_dir, specs, options);
+  if (terminal) fmt::print(stderr, "\r\033[K");
+  options.log(last_status);
+
+  sweep::build_index(sweep_dir);
+  const std::vector<sweep::TrialResult> results = sweep::load_results(sweep_dir);
+  fmt::print("\n");
+  print_results(sweep::aggregate(results, {}), "table");
+  sweep::write_report(sweep_dir, report);
+  fmt::print("\nreport: {}\nresults: prefopt results {}\n", report.string(), sweep_dir.string());
+  if (launched.interrupted) {
+    fmt::print(stderr, "interrupted; run the same command again to resume\n");
+    return 130;
+  }
+  if (launched.failed + launched.not_started == 0) return 0;
+  fmt::print(stderr, "{} trial(s) failed and {} did not start; their output.log and status.json say why; run the same "
+                     "command again to retry them\n",
+             launched.failed, launched.not_started);
+  return 1;
+}
+
+int sweep_command(const Args& args) {
+  po::options_description options("Options");
+  options.add_options()("sweep", po::value<std::string>(), "the sweep TOML file")(
+      "overrides", po::value<std::vector<std::string>>(), "overrides for every trial (sweeps allowed)");
+  add_launch_options(options);
+  po::positional_options_description positional;
+  positional.add("sweep", 1).add("overrides", -1);
+  po::variables_map vars;
+  if (parse_args(args,
+                 "usage: prefopt sweep SWEEP.toml [OVERRIDES...] [--out DIR] [--jobs N] [--gpus IDS|auto --per-gpu K]\n"
+                 "                     [--timeout S] [--max-failures N] [--extend] [--dry-run]\n\n"
+                 "Runs every trial of a sweep file, each in its own process, into one folder (default\n"
+                 "outputs/sweeps/<sweep>/); running it again resumes. Writes results.sqlite and report.html.",
+                 options, positional, vars))
+    return 0;
+  if (!vars.count("sweep")) throw ConfigError("prefopt sweep needs a sweep file, e.g. sweeps/comparison.toml");
+  const fs::path file = vars["sweep"].as<std::string>();
+  sweep::SweepSpec spec = sweep::load_sweep_file(file);
+  if (vars.count("overrides"))
+    for (const std::string& o : vars["overrides"].as<std::vector<std::string>>()) spec.overrides.push_back(o);
+  return run_sweep(spec, fs::path("outputs") / "sweeps" / file.stem(), vars);
+}
+
+int results_command(const Args& args) {
+  po::options_description options("Options");
+  options.add_options()("sweep-dir", po::value<std::string>(), "the sweep folder")(
+      "format", po::value<std::string>()->default_value("table"), "table, csv or json")(
+      "group-by", po::value<std::string>(), "comma-separated swept keys (default: all but seed)");
+  po::positional_options_description positional;
+  positional.add("sweep-dir", 1);
+  po::variables_map vars;
+  if (parse_args(args,
+                 "usage: prefopt results SWEEP_DIR [--format table|csv|json] [--group-by KEYS]\n\n"
+                 "Final and best gold reward, proxy reward, KL and win rate of a sweep's trials, grouped by\n"
+                 "their swept values and aggregated over seeds: mean, 95% confidence interval, n.",
+                 options, positional, vars))
+    return 0;
+  if (!vars.count("sweep-dir")) throw ConfigError("prefopt results needs a sweep folder");
+  const std::string format = vars["format"].as<std::string>();
+  if (format != "table" && format != "csv" && format != "json")
+    throw ConfigError(fmt::format("--format must be table, csv or json, not '{}'", format));
+  const std::vector<sweep::TrialResult> results = sweep::load_results(vars["sweep-dir"].as<std::string>());
+  std::vector<std::string> group_by;
+  if (vars.count("group-by")) {
+    std::set<std::string> known;
+    for (const sweep::TrialResult& r : results)
+      for (const auto& [key, value] : r.params) known.insert(key);
+    std::stringstream in(vars["group-by"].as<std::string>());
+    for (std::string key; std::getline(in, key, ',');) {
+      if (!known.contains(key))
+        throw ConfigError(fmt::format("--group-by: '{}' is not a swept key{} (swept: {})", key,
+                                      did_you_mean(key, {known.begin(), known.end()}),
+                                      join({known.begin(), known.end()}, ", ")));
+      group_by.push_back(key);
+    }
+  }
+  print_results(sweep::aggregate(results, group_by), format);
+  return 0;
+}
+
+int report_command(const Args& args) {
+  po::options_description options("Options");
+  options.add_options()("sweep-dir", po::value<std::string>(), "the sweep folder")(
+      "out", po::value<std::string>(), "the HTML file (default SWEEP_DIR/report.html)");
+  po::positional_options_description positional;
+  positional.add("sweep-dir", 1);
+  po::variables_map vars;
+  if (parse_args(args,
+                 "usage: prefopt report SWEEP_DIR [--out FILE]\n\n"
+                 "Writes one self-contained HTML file (inline SVG) with the sweep's gold-vs-sqrt(KL) frontier,\n"
+                 "gold and proxy reward over training, final gold by noise level with confidence intervals,\n"
+                 "and the results table.",
+                 options, positional, vars))
+    return 0;
+  if (!vars.count("sweep-dir")) throw ConfigError("prefopt report needs a sweep folder");
+  const fs::path sweep_dir = vars["sweep-dir"].as<std::string>();
+  const fs::path file = vars.count("out") ? fs::path(vars["out"].as<std::string>()) : sweep_dir / "report.html";
+  sweep::write_report(sweep_dir, file);
+  fmt::print("{}\n", file.string());
+  return 0;
+}
+
+void add_multirun_options(po::options_description& options) {
+  options.add_options()("jobs,j", po::value<std::int64_t>()->default_value(1), "trials at once")(
+      "gpus", po::value<std::string>(), "GPU ids for the trials (0,1,...) or auto; sets CUDA_VISIBLE_DEVICES")(
+      "per-gpu", po::value<std::int64_t>()->default_value(1), "trials per GPU at once, across every sweep on this node")(
+      "slot-dir", po::value<std::string>()->default_value("/tmp/prefopt-gpu-slots"),
+      "the node-wide folder of GPU slot locks")("timeout", po::value<double>()->default_value(0),
+                                                "seconds a trial may run; 0: no limit")(
+      "max-failures", po::value<std::int64_t>()->default_value(0), "start no more trials after this many failed; 0: never")(
+      "extend", po::bool_switch(), "accept trials added to a sweep started before")(
+      "dry-run", po::bool_switch(), "list the trials and run nothing");
+}
+
+}  // namespace prefopt::cli

@@ -1,0 +1,292 @@
+#include "sweep/report.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "files.h"
+
+namespace prefopt::sweep {
+namespace {
+
+constexpr const char* kPalette[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#8B6508", "#000000"};
+constexpr double kWidth = 640, kHeight = 360, kLeft = 64, kRight = 150, kTop = 36, kBottom = 48;
+
+std::string escape(const std::string& text) {
+  std::string out;
+  for (const char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string number(double value, int precision = 3) {
+  return std::isnan(value) ? "–" : fmt::format("{:.{}f}", value, precision);
+}
+
+// About five round tick values covering [low, high].
+std::vector<double> ticks(double low, double high) {
+  const double span = high - low;
+  const double raw = span / 5;
+  const double magnitude = std::pow(10.0, std::floor(std::log10(raw)));
+  double step = magnitude;
+  for (const double m : {1.0, 2.0, 5.0, 10.0})
+    if (m * magnitude >= raw) {
+      step = m * magnitude;
+      break;
+    }
+  std::vector<double> out;
+  for (double t = std::ceil(low / step) * step; t <= high + step * 1e-9; t += step) out.push_back(std::abs(t) < step * 1e-9 ? 0.0 : t);
+  return out;
+}
+
+struct Range {
+  double low = INFINITY, high = -INFINITY;
+  void add(double v) {
+    if (std::isfinite(v)) low = std::min(low, v), high = std::max(high, v);
+  }
+  void pad() {
+    if (!std::isfinite(low)) low = 0, high = 1;
+    if (high - low < 1e-9) low -= 0.5, high += 0.5;
+    const double margin = (high - low) * 0.05;
+    low -= margin, high += margin;
+  }
+};
+
+struct Series {
+  std::string label;
+  std::string color;
+  std::vector<std::pair<double, double>> points;
+  bool dashed = false;
+  double opacity = 1.0;
+  bool mark_last = false;
+};
+
+// An SVG plot frame: axes, ticks, labels; `x` and `y` map data to pixels.
+class Plot {
+ public:
+  // `numeric_x`: false for a categorical x axis, labelled by the caller.
+  Plot(const std::string& title, const std::string& x_label, const std::string& y_label, Range xr, Range yr,
+       bool numeric_x = true)
+      : xr_(xr), yr_(yr) {
+    xr_.pad();
+    yr_.pad();
+    svg_ = fmt::format(R"svg(<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" viewBox="0 0 {} {}" font-family="sans-serif" font-size="11">)svg",
+                       kWidth, kHeight, kWidth, kHeight);
+    svg_ += fmt::format(R"svg(<text x="{}" y="20" font-size="14" font-weight="bold">{}</text>)svg", kLeft, escape(title));
+    const double right = kWidth - kRight, bottom = kHeight - kBottom;
+    svg_ += fmt::format(R"svg(<rect x="{}" y="{}" width="{}" height="{}" fill="none" stroke="#888"/>)svg", kLeft, kTop,
+                        right - kLeft, bottom - kTop);
+    for (const double t : numeric_x ? ticks(xr_.low, xr_.high) : std::vector<double>{})
+      svg_ += fmt::format(R"svg(<line x1="{0}" x2="{0}" y1="{1}" y2="{2}" stroke="#ddd"/><text x="{0}" y="{3}" text-anchor="middle">{4}</text>)svg",
+                          x(t), kTop, bottom, bottom + 14, fmt::format("{:g}", t));
+    for (const double t : ticks(yr_.low, yr_.high))
+      svg_ += fmt::format(R"svg(<line x1="{1}" x2="{2}" y1="{0}" y2="{0}" stroke="#ddd"/><text x="{3}" y="{4}" text-anchor="end">{5}</text>)svg",
+                          y(t), kLeft, right, kLeft - 4, y(t) + 4, fmt::format("{:g}", t));
+    svg_ += fmt::format(R"svg(<text x="{}" y="{}" text-anchor="middle">{}</text>)svg", (kLeft + right) / 2, kHeight - 12,
+                        escape(x_label));
+    svg_ += fmt::format(R"svg(<text transform="translate(16,{}) rotate(-90)" text-anchor="middle">{}</text>)svg",
+                        (kTop + bottom) / 2, escape(y_label));
+  }
+
+  double x(double v) const { return kLeft + (v - xr_.low) / (xr_.high - xr_.low) * (kWidth - kRight - kLeft); }
+  double y(double v) const { return kHeight - kBottom - (v - yr_.low) / (yr_.high - yr_.low) * (kHeight - kBottom - kTop); }
+
+  void add(const Series& s) {
+    std::string points;
+    for (const auto& [px, py] : s.points)
+      if (std::isfinite(px) && std::isfinite(py)) points += fmt::format("{:.1f},{:.1f} ", x(px), y(py));
+    if (points.empty()) return;
+    svg_ += fmt::format(R"svg(<polyline points="{}" fill="none" stroke="{}" stroke-width="1.5" stroke-opacity="{}"{}/>)svg",
+                        points, s.color, s.opacity, s.dashed ? R"svg( stroke-dasharray="5,3")svg" : "");
+    if (s.mark_last) {
+      const auto& [px, py] = s.points.back();
+      svg_ += fmt::format(R"svg(<circle cx="{:.1f}" cy="{:.1f}" r="3" fill="{}"/>)svg", x(px), y(py), s.color);
+    }
+  }
+  void raw(const std::string& element) { svg_ += element; }
+  void legend(const std::vector<std::pair<std::string, std::string>>& entries, bool with_dashes = false) {
+    double line = kTop + 8;
+    for (const auto& [label, color] : entries) {
+      svg_ += fmt::format(R"svg(<line x1="{0}" x2="{1}" y1="{2}" y2="{2}" stroke="{3}" stroke-width="2"/><text x="{4}" y="{5}">{6}</text>)svg",
+                          kWidth - kRight + 10, kWidth - kRight + 28, line, color, kWidth - kRight + 32, line + 4, escape(label));
+      line += 16;
+    }
+    if (with_dashes) {
+      svg_ += fmt::format(R"svg(<line x1="{0}" x2="{1}" y1="{2}" y2="{2}" stroke="#444" stroke-width="1.5"/><text x="{3}" y="{4}">gold</text>)svg",
+                          kWidth - kRight + 10, kWidth - kRight + 28, line + 8, kWidth - kRight + 32, line + 12);
+      svg_ += fmt::format(R"svg(<line x1="{0}" x2="{1}" y1="{2}" y2="{2}" stroke="#444" stroke-width="1.5" stroke-dasharray="5,3"/><text x="{3}" y="{4}">proxy</text>)svg",
+                          kWidth - kRight + 10, kWidth - kRight + 28, line + 24, kWidth - kRight + 32, line + 28);
+    }
+  }
+  std::string svg() const { return svg_ + "</svg>"; }
+
+ private:
+  Range xr_, yr_;
+  std::string svg_;
+};
+
+std::string algorithm_of(const TrialResult& r) { return r.algorithm.empty() ? "(not finished)" : r.algorithm; }
+
+std::string frontier(const std::vector<TrialResult>& results, const std::map<std::string, std::string>& colors) {
+  Range xr, yr;
+  for (const TrialResult& r : results)
+    for (const auto& [step, row] : r.curve) {
+      if (row.contains("sqrt_kl")) xr.add(row.at("sqrt_kl"));
+      if (row.contains("gold")) yr.add(row.at("gold"));
+    }
+  Plot plot("Gold reward against √KL (each trial's evaluations; dot: its last)", "√KL(π ‖ π_ref)", "gold reward", xr, yr);
+  for (const TrialResult& r : results) {
+    Series s{r.name, colors.at(algorithm_of(r)), {}, false, 0.45, true};
+    for (const auto& [step, row] : r.curve)
+      if (row.contains("sqrt_kl") && row.contains("gold")) s.points.emplace_back(row.at("sqrt_kl"), row.at("gold"));
+    plot.add(s);
+  }
+  std::vector<std::pair<std::string, std::string>> legend(colors.begin(), colors.end());
+  plot.legend(legend);
+  return plot.svg();
+}
+
+std::string over_training(const std::vector<TrialResult>& results, const std::map<std::string, std::string>& colors) {
+  // step -> (sum, count) of gold and proxy per algorithm
+  std::map<std::string, std::map<std::int64_t, std::array<double, 4>>> sums;
+  Range xr, yr;
+  for (const TrialResult& r : results)
+    for (const auto& [step, row] : r.curve) {
+      if (!row.contains("gold") || !row.contains("proxy")) continue;
+      auto& cell = sums[algorithm_of(r)][step];
+      cell[0] += row.at("gold"), cell[1] += 1, cell[2] += row.at("proxy"), cell[3] += 1;
+      xr.add(static_cast<double>(step));
+    }
+  for (const auto& [algorithm, steps] : sums)
+    for (const auto& [step, cell] : steps) yr.add(cell[0] / cell[1]), yr.add(cell[2] / cell[3]);
+  Plot plot("Gold (solid) and proxy (dashed) reward over training, by algorithm", "step", "reward", xr, yr);
+  for (const auto& [algorithm, steps] : sums) {
+    Series gold{algorithm, colors.at(algorithm), {}, false, 1.0, false}, proxy{algorithm, colors.at(algorithm), {}, true, 1.0, false};
+    for (const auto& [step, cell] : steps) {
+      gold.points.emplace_back(static_cast<double>(step), cell[0] / cell[1]);
+      proxy.points.emplace_back(static_cast<double>(step), cell[2] / cell[3]);
+    }
+    plot.add(gold);
+    plot.add(proxy);
+  }
+  std::vector<std::pair<std::string, std::string>> legend;
+  for (const auto& [algorithm, steps] : sums) legend.emplace_back(algorithm, colors.at(algorithm));
+  plot.legend(legend, /*with_dashes=*/true);
+  return plot.svg();
+}
+
+// Final gold by the noise level (or another swept key) and algorithm, mean ± 95% CI over seeds.
+std::string by_level(const std::vector<TrialResult>& results, const std::map<std::string, std::string>& colors) {
+  std::vector<std::string> keys;
+  for (const TrialResult& r : results)
+    for (const auto& [key, value] : r.params)
+      if (key != "seed" && key != "algorithm" && std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
+  const std::string level_key =
+      std::find(keys.begin(), keys.end(), "annotator.rate") != keys.end() ? "annotator.rate" : keys.empty() ? "" : keys.front();
+  std::vector<std::string> levels;
+  std::map<std::pair<std::string, std::string>, std::vector<double>> values;  // (level, algorithm) -> final gold
+  for (const TrialResult& r : results) {
+    std::string level = "all";
+    for (const auto& [key, value] : r.params)
+      if (key == level_key) level = value;
+    if (std::find(levels.begin(), levels.end(), level) == levels.end()) levels.push_back(level);
+    if (r.state == "finished" && r.finals.contains("final_gold")) values[{level, algorithm_of(r)}].push_back(r.finals.at("final_gold"));
+  }
+  Range yr;
+  std::map<std::pair<std::string, std::string>, Statistic> stats;
+  for (const auto& [cell, v] : values) {
+    const Statistic s = summarize(v);
+    stats[cell] = s;
+    yr.add(s.mean);
+    if (std::isfinite(s.ci95)) yr.add(s.mean - s.ci95), yr.add(s.mean + s.ci95);
+  }
+  Range xr;
+  xr.low = -0.5, xr.high = static_cast<double>(levels.size()) - 0.5;
+  Plot plot("Final gold reward by " + (level_key.empty() ? std::string("trial group") : level_key) + " (mean, 95% CI over seeds)",
+            level_key.empty() ? "" : level_key, "final gold reward", xr, yr, /*numeric_x=*/false);
+  const double algorithms = static_cast<double>(colors.size());
+  std::size_t a = 0;
+  for (const auto& [algorithm, color] : colors) {
+    const double offset = (static_cast<double>(a++) - (algorithms - 1) / 2) * 0.12;
+    for (std::size_t l = 0; l < levels.size(); ++l) {
+      const auto it = stats.find({levels[l], algorithm});
+      if (it == stats.end() || std::isnan(it->second.mean)) continue;
+      const Statistic& s = it->second;
+      const double px = plot.x(static_cast<double>(l) + offset);
+      if (std::isfinite(s.ci95))
+        plot.raw(fmt::format(R"svg(<line x1="{0:.1f}" x2="{0:.1f}" y1="{1:.1f}" y2="{2:.1f}" stroke="{3}" stroke-width="1.5"/>)svg", px,
+                             plot.y(s.mean - s.ci95), plot.y(s.mean + s.ci95), color));
+      plot.raw(fmt::format(R"svg(<circle cx="{:.1f}" cy="{:.1f}" r="4" fill="{}"><title>{} at {}: {} ± {} (n = {})</title></circle>)svg", px,
+                           plot.y(s.mean), color, escape(algorithm), escape(levels[l]), number(s.mean), number(s.ci95), s.n));
+    }
+  }
+  for (std::size_t l = 0; l < levels.size(); ++l)
+    plot.raw(fmt::format(R"svg(<text x="{:.1f}" y="{}" text-anchor="middle">{}</text>)svg",
+                         plot.x(static_cast<double>(l)), kHeight - kBottom + 14, escape(levels[l])));
+  std::vector<std::pair<std::string, std::string>> legend(colors.begin(), colors.end());
+  plot.legend(legend);
+  return plot.svg();
+}
+
+std::string table(const std::vector<TrialResult>& results) {
+  const std::vector<Group> groups = aggregate(results, {});
+  std::string html = "<table><tr>";
+  if (!groups.empty())
+    for (const auto& [key, value] : groups.front().key) html += "<th>" + escape(key) + "</th>";
+  html += "<th>n</th>";
+  for (const std::string& metric : final_metrics()) html += "<th>" + escape(metric) + "</th>";
+  html += "<th>not finished</th></tr>";
+  for (const Group& g : groups) {
+    html += "<tr>";
+    for (const auto& [key, value] : g.key) html += "<td>" + escape(value) + "</td>";
+    html += fmt::format("<td>{}</td>", g.stats.at("final_gold").n);
+    for (const std::string& metric : final_metrics()) {
+      const Statistic& s = g.stats.at(metric);
+      html += "<td>" + number(s.mean) + (std::isfinite(s.ci95) ? " ± " + number(s.ci95) : "") + "</td>";
+    }
+    html += fmt::format("<td>{}</td></tr>", g.failed);
+  }
+  return html + "</table>";
+}
+
+}  // namespace
+
+std::string render_report(const std::string& title, const std::vector<TrialResult>& results) {
+  std::map<std::string, std::string> colors;
+  for (const TrialResult& r : results) colors.emplace(algorithm_of(r), "");
+  std::size_t i = 0;
+  for (auto& [algorithm, color] : colors) color = kPalette[i++ % std::size(kPalette)];
+  std::int64_t finished = 0;
+  for (const TrialResult& r : results) finished += r.state == "finished";
+
+  std::string html = R"html(<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>)html" + escape(title) + R"html(</title>
+<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}
+table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th{background:#f3f3f3}svg{display:block;margin:1.5em 0}</style></head><body>
+)html";
+  html += "<h1>" + escape(title) + "</h1>\n";
+  html += fmt::format("<p>{} trials, {} finished. Gold reward is the task's true reward; proxy reward is what the "
+                      "algorithms optimized; KL is to the SFT reference policy. Intervals are 95% t-intervals over "
+                      "seeds.</p>\n",
+                      results.size(), finished);
+  html += frontier(results, colors) + "\n" + over_training(results, colors) + "\n" + by_level(results, colors) + "\n";
+  html += "<h2>Results</h2>\n" + table(results) + "\n</body></html>\n";
+  return html;
+}
+
+void write_report(const std::filesystem::path& sweep_dir, const std::filesystem::path& file) {
+  write_atomically(file, render_report("prefopt sweep " + sweep_dir.filename().string(), load_results(sweep_dir)));
+}
+
+}  // namespace prefopt::sweep

@@ -1,0 +1,23 @@
+// `prefopt report`: one self-contained HTML file (inline SVG, no scripts, no network) with
+//   1. gold reward against √KL for every trial's evaluations, by algorithm (the frontier),
+//   2. gold and proxy reward over training, averaged per algorithm (overoptimization),
+//   3. final gold reward by noise level (annotator.rate, or the first other swept key) and
+//      algorithm, with 95% confidence intervals over seeds,
+//   4. the results table of `prefopt results`.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "sweep/results.h"
+
+namespace prefopt::sweep {
+
+PREFOPT_API std::string render_report(const std::string& title, const std::vector<TrialResult>& results);
+
+// Writes the report of `sweep_dir` to `file` (atomically) and returns nothing; throws like
+// load_results.
+PREFOPT_API void write_report(const std::filesystem::path& sweep_dir, const std::filesystem::path& file);
+
+}  // namespace prefopt::sweep

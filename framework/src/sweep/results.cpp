@@ -1,0 +1,269 @@
+#include "sweep/results.h"
+
+#include <fmt/format.h>
+#include <sqlite3.h>
+
+#include <boost/math/distributions/students_t.hpp>
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "config/override.h"
+#include "prefopt/error.h"
+
+namespace prefopt::sweep {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// A connection and its statements, closed on every path.
+class Database {
+ public:
+  explicit Database(const fs::path& file) {
+    if (sqlite3_open(file.c_str(), &db_) != SQLITE_OK) {
+      const std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory";
+      sqlite3_close(db_);
+      throw std::runtime_error(fmt::format("cannot open {}: {}", file.string(), message));
+    }
+  }
+  ~Database() { sqlite3_close(db_); }
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  void exec(const std::string& sql) {
+    char* error = nullptr;
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
+      const std::string message = error != nullptr ? error : "unknown error";
+      sqlite3_free(error);
+      throw std::runtime_error("SQLite: " + message);
+    }
+  }
+
+  class Statement {
+   public:
+    Statement(sqlite3* db, const std::string& sql) : db_(db) {
+      if (sqlite3_prepare_v2(db, sql.c_str(), -1, &statement_, nullptr) != SQLITE_OK)
+        throw std::runtime_error(std::string("SQLite: ") + sqlite3_errmsg(db));
+    }
+    ~Statement() { sqlite3_finalize(statement_); }
+    Statement(const Statement&) = delete;
+    Statement& operator=(const Statement&) = delete;
+
+    // Binds the values to ?1, ?2, ..., runs to completion and resets for the next use.
+    template <class... Values>
+    void run(const Values&... values) {
+      int index = 0;
+      (bind(++index, values), ...);
+      if (sqlite3_step(statement_) != SQLITE_DONE) throw std::runtime_error(std::string("SQLite: ") + sqlite3_errmsg(db_));
+      sqlite3_reset(statement_);
+    }
+    bool step() {
+      const int code = sqlite3_step(statement_);
+      if (code != SQLITE_ROW && code != SQLITE_DONE) throw std::runtime_error(std::string("SQLite: ") + sqlite3_errmsg(db_));
+      return code == SQLITE_ROW;
+    }
+    std::string text(int column) const {
+      const auto* value = sqlite3_column_text(statement_, column);
+      return value != nullptr ? reinterpret_cast<const char*>(value) : "";
+    }
+    std::int64_t integer(int column) const { return sqlite3_column_int64(statement_, column); }
+    double real(int column) const {
+      return sqlite3_column_type(statement_, column) == SQLITE_NULL ? kNaN : sqlite3_column_double(statement_, column);
+    }
+
+   private:
+    void bind(int index, const std::string& value) {
+      sqlite3_bind_text(statement_, index, value.c_str(), static_cast<int>(value.size()), SQLITE_TRANSIENT);
+    }
+    void bind(int index, std::int64_t value) { sqlite3_bind_int64(statement_, index, value); }
+    void bind(int index, int value) { sqlite3_bind_int64(statement_, index, value); }
+    void bind(int index, double value) {
+      if (std::isnan(value))
+        sqlite3_bind_null(statement_, index);
+      else
+        sqlite3_bind_double(statement_, index, value);
+    }
+
+    sqlite3* db_;
+    sqlite3_stmt* statement_ = nullptr;
+  };
+  Statement prepare(const std::string& sql) { return Statement(db_, sql); }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+json read_json(const fs::path& file) {
+  std::ifstream in(file);
+  if (!in) return nullptr;
+  try {
+    return json::parse(in);
+  } catch (const json::exception&) {
+    return nullptr;  // a file cut short by a crash counts as missing
+  }
+}
+
+double number(const json& value) { return value.is_number() ? value.get<double>() : kNaN; }
+
+json sweep_file(const fs::path& sweep_dir) {
+  const json sweep = read_json(sweep_dir / "sweep.json");
+  if (sweep.is_null())
+    throw ConfigError(fmt::format("'{}' is not a sweep folder (no sweep.json); give the folder `prefopt sweep` or "
+                                  "`prefopt run -m` printed",
+                                  sweep_dir.string()));
+  return sweep;
+}
+
+fs::file_time_type newest_trial_file(const fs::path& sweep_dir, const json& sweep) {
+  fs::file_time_type newest = fs::last_write_time(sweep_dir / "sweep.json");
+  std::error_code error;
+  for (const json& trial : sweep["trials"])
+    for (const char* file : {"status.json", "summary.json"}) {
+      const auto time = fs::last_write_time(sweep_dir / trial["name"].get<std::string>() / file, error);
+      if (!error) newest = std::max(newest, time);
+    }
+  return newest;
+}
+
+}  // namespace
+
+const std::vector<std::string>& final_metrics() {
+  static const std::vector<std::string> names = {"final_gold", "best_gold", "final_proxy", "final_kl", "final_win_rate"};
+  return names;
+}
+
+void build_index(const fs::path& sweep_dir) {
+  const json sweep = sweep_file(sweep_dir);
+  const fs::path temporary = sweep_dir / "results.sqlite.tmp";
+  fs::remove(temporary);
+  {
+    Database db(temporary);
+    db.exec(
+        "CREATE TABLE trials(name TEXT PRIMARY KEY, position INTEGER, state TEXT, exit_status INTEGER, algorithm TEXT,"
+        " overrides TEXT, swept TEXT);"
+        "CREATE TABLE params(trial TEXT, key TEXT, value TEXT);"
+        "CREATE TABLE finals(trial TEXT, key TEXT, value REAL);"
+        "CREATE TABLE metrics(trial TEXT, step INTEGER, key TEXT, value REAL);"
+        "BEGIN;");
+    auto insert_trial = db.prepare("INSERT INTO trials VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    auto insert_param = db.prepare("INSERT INTO params VALUES(?1, ?2, ?3)");
+    auto insert_final = db.prepare("INSERT INTO finals VALUES(?1, ?2, ?3)");
+    auto insert_metric = db.prepare("INSERT INTO metrics VALUES(?1, ?2, ?3, ?4)");
+    std::int64_t position = 0;
+    for (const json& trial : sweep["trials"]) {
+      const std::string name = trial["name"];
+      const fs::path dir = sweep_dir / name;
+      const json status = read_json(dir / "status.json");
+      const json summary = read_json(dir / "summary.json");
+      const std::string state = !summary.is_null() ? "finished" : status.is_null() ? "not run" : status.value("state", "failed");
+      const int exit_status = !summary.is_null() ? 0 : status.is_null() ? -1 : status.value("exit_status", -1);
+      insert_trial.run(name, position++, state, exit_status,
+                       summary.is_null() ? std::string() : summary.value("algorithm", std::string()),
+                       trial["overrides"].dump(), trial["swept"].dump());
+      for (const json& text : trial["swept"]) {
+        const config::Override o = config::parse_override(text.get<std::string>());
+        insert_param.run(name, o.key, text.get<std::string>().substr(text.get<std::string>().find('=') + 1));
+      }
+      if (summary.is_null()) continue;
+      const json& last = summary["final"];
+      const std::vector<std::pair<std::string, double>> finals = {
+          {"final_gold", number(last["gold"])},       {"best_gold", number(summary["best_gold"]["gold"])},
+          {"final_proxy", number(last["proxy"])},     {"final_kl", number(last["kl"])},
+          {"final_win_rate", number(last["win_rate"])}, {"reference_gold", number(summary["reference_gold"])}};
+      for (const auto& [key, value] : finals) insert_final.run(name, key, value);
+      std::ifstream metrics(dir / "metrics.jsonl");
+      for (std::string line; std::getline(metrics, line);) {
+        const json row = json::parse(line, nullptr, /*allow_exceptions=*/false);
+        if (!row.is_object()) continue;
+        const std::int64_t step = row.value("step", std::int64_t{0});
+        for (const auto& [key, value] : row.items())
+          if (value.is_number() && key != "step") insert_metric.run(name, step, key, value.get<double>());
+        if (row.contains("algorithm"))
+          for (const auto& [key, value] : row["algorithm"].items())
+            if (value.is_number()) insert_metric.run(name, step, "algorithm." + key, value.get<double>());
+      }
+    }
+    db.exec("COMMIT;");
+  }
+  fs::rename(temporary, sweep_dir / "results.sqlite");
+}
+
+std::vector<TrialResult> load_results(const fs::path& sweep_dir) {
+  const json sweep = sweep_file(sweep_dir);
+  const fs::path index = sweep_dir / "results.sqlite";
+  std::error_code error;
+  if (!fs::exists(index, error) || fs::last_write_time(index) < newest_trial_file(sweep_dir, sweep)) build_index(sweep_dir);
+
+  Database db(index);
+  std::vector<TrialResult> results;
+  std::map<std::string, std::size_t> by_name;
+  for (auto trials = db.prepare("SELECT name, state, exit_status, algorithm FROM trials ORDER BY position"); trials.step();) {
+    by_name[trials.text(0)] = results.size();
+    results.push_back({trials.text(0), trials.text(1), static_cast<int>(trials.integer(2)), trials.text(3), {}, {}, {}});
+  }
+  for (auto params = db.prepare("SELECT trial, key, value FROM params ORDER BY rowid"); params.step();)
+    results[by_name.at(params.text(0))].params.emplace_back(params.text(1), params.text(2));
+  for (auto finals = db.prepare("SELECT trial, key, value FROM finals"); finals.step();)
+    results[by_name.at(finals.text(0))].finals[finals.text(1)] = finals.real(2);
+  for (auto metrics = db.prepare("SELECT trial, step, key, value FROM metrics"); metrics.step();)
+    results[by_name.at(metrics.text(0))].curve[metrics.integer(1)][metrics.text(2)] = metrics.real(3);
+  return results;
+}
+
+Statistic summarize(const std::vector<double>& values) {
+  Statistic s;
+  s.n = static_cast<std::int64_t>(values.size());
+  if (s.n == 0) return {0, kNaN, kNaN, kNaN};
+  for (double v : values) s.mean += v;
+  s.mean /= static_cast<double>(s.n);
+  if (s.n == 1) return {1, s.mean, kNaN, kNaN};
+  double squares = 0;
+  for (double v : values) squares += (v - s.mean) * (v - s.mean);
+  s.sd = std::sqrt(squares / static_cast<double>(s.n - 1));
+  const boost::math::students_t t(static_cast<double>(s.n - 1));
+  s.ci95 = boost::math::quantile(t, 0.975) * s.sd / std::sqrt(static_cast<double>(s.n));
+  return s;
+}
+
+std::vector<Group> aggregate(const std::vector<TrialResult>& results, std::vector<std::string> group_by) {
+  if (group_by.empty()) {
+    std::set<std::string> seen;
+    for (const TrialResult& r : results)
+      for (const auto& [key, value] : r.params)
+        if (key != "seed" && seen.insert(key).second) group_by.push_back(key);
+  }
+  std::vector<Group> groups;
+  std::vector<std::map<std::string, std::vector<double>>> values;
+  for (const TrialResult& r : results) {
+    std::vector<std::pair<std::string, std::string>> key;
+    for (const std::string& name : group_by) {
+      const auto it = std::find_if(r.params.begin(), r.params.end(), [&](const auto& p) { return p.first == name; });
+      key.emplace_back(name, it != r.params.end() ? it->second : "-");
+    }
+    auto group = std::find_if(groups.begin(), groups.end(), [&](const Group& g) { return g.key == key; });
+    if (group == groups.end()) {
+      groups.push_back({key, r.algorithm, {}, 0});
+      values.emplace_back();
+      group = groups.end() - 1;
+    }
+    if (group->algorithm != r.algorithm && !r.algorithm.empty()) group->algorithm = group->algorithm.empty() ? r.algorithm : "mixed";
+    auto& group_values = values[static_cast<std::size_t>(group - groups.begin())];
+    if (r.state != "finished") {
+      ++group->failed;
+      continue;
+    }
+    for (const std::string& metric : final_metrics())
+      if (const auto it = r.finals.find(metric); it != r.finals.end() && !std::isnan(it->second))
+        group_values[metric].push_back(it->second);
+  }
+  for (std::size_t g = 0; g < groups.size(); ++g)
+    for (const std::string& metric : final_metrics()) groups[g].stats[metric] = summarize(values[g][metric]);
+  return groups;
+}
+
+}  // namespace prefopt::sweep

@@ -1,0 +1,58 @@
+// A sweep's results: the trial folders, indexed in SQLite (SWEEP_DIR/results.sqlite, rebuilt from
+// the folders when missing or older than them), and aggregated over seeds.
+//
+// Tables: trials(name, position, state, exit_status, algorithm, overrides, swept),
+// params(trial, key, value) — the trial's swept overrides —, finals(trial, key, value) — final and
+// best gold, proxy, KL, win rate —, metrics(trial, step, key, value) — every number of every
+// evaluation row. `sqlite3 results.sqlite` answers questions the commands do not.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "prefopt/version.h"
+
+namespace prefopt::sweep {
+
+struct TrialResult {
+  std::string name;
+  std::string state;  // finished, failed, interrupted, or not run
+  int exit_status = 0;
+  std::string algorithm;
+  std::vector<std::pair<std::string, std::string>> params;  // swept key -> value text
+  std::map<std::string, double> finals;                     // final_gold, best_gold, final_proxy, ...
+  std::map<std::int64_t, std::map<std::string, double>> curve;  // step -> metric -> value
+};
+
+// The final numbers of a trial, in the order they are reported.
+PREFOPT_API const std::vector<std::string>& final_metrics();
+
+// Reads the index, building it first when missing or stale. Throws ConfigError when `sweep_dir`
+// is not a sweep folder (no sweep.json).
+PREFOPT_API std::vector<TrialResult> load_results(const std::filesystem::path& sweep_dir);
+// Builds SWEEP_DIR/results.sqlite from the trial folders (atomically replacing an old one).
+PREFOPT_API void build_index(const std::filesystem::path& sweep_dir);
+
+struct Statistic {
+  std::int64_t n = 0;
+  double mean = 0;
+  double sd = 0;    // sample standard deviation (n − 1); NaN for n = 1
+  double ci95 = 0;  // half-width of the 95% confidence interval, t(0.975, n − 1) · sd / √n
+};
+PREFOPT_API Statistic summarize(const std::vector<double>& values);
+
+struct Group {
+  std::vector<std::pair<std::string, std::string>> key;  // group-by key -> value
+  std::string algorithm;                                 // when all its trials share one
+  std::map<std::string, Statistic> stats;                // per final metric, over finished trials
+  std::int64_t failed = 0;                               // trials not finished
+};
+
+// Groups the trials by the values of `group_by` (default: every swept key but `seed`), in order
+// of first appearance, and summarizes each final metric over a group's finished trials.
+PREFOPT_API std::vector<Group> aggregate(const std::vector<TrialResult>& results, std::vector<std::string> group_by);
+
+}  // namespace prefopt::sweep

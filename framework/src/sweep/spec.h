@@ -1,0 +1,67 @@
+// Sweeps: which trials to run. A sweep file (sweeps/*.toml) or `prefopt run -m` names an
+// experiment and the overrides to vary:
+//
+//   experiment = "../experiments/comparison.toml"   # relative to the sweep file
+//   overrides = ["train.steps=150"]                  # every trial (sweeps allowed: a grid axis)
+//   seeds = [0, 1, 2]                                # a first-class axis, varied fastest
+//   [grid]                                           # the cartesian product, first key slowest
+//   algorithm = "ppo,dpo,orpo"
+//   "annotator.rate" = "0.0,0.1,0.25"
+//   [random]                                         # `count` draws, from `seed`
+//   count = 8
+//   seed = 0
+//   [random.params]
+//   "algorithm.learning_rate" = "tag(log, interval(1e-4, 1e-2))"
+//   [per_option.algorithm.dpo]                       # only trials that compose algorithm=dpo
+//   "algorithm.beta" = "0.05,0.1,0.5"
+//
+// Values use the command line's sweep syntax (a,b / choice() / range() / interval() / glob()).
+// Each trial is a list of concrete overrides; its name is the swept ones, readable, plus a
+// stable hash of all of them, so names never collide and stay the same across runs.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "config/compose.h"
+
+namespace prefopt::sweep {
+
+using KeyValues = std::vector<std::pair<std::string, std::string>>;  // key, values in sweep syntax
+
+struct SweepSpec {
+  std::filesystem::path experiment;
+  std::vector<std::string> overrides;  // applied to every trial; may hold sweeps
+  std::vector<std::int64_t> seeds;     // empty: the experiment's own seed
+  KeyValues grid;
+  std::int64_t random_count = 0;
+  std::uint64_t random_seed = 0;
+  KeyValues random;
+  std::vector<std::pair<std::pair<std::string, std::string>, KeyValues>> per_option;  // (group, option) -> grid
+};
+
+// Reads a sweep file. Throws ConfigError naming file:line for unknown keys (with a did-you-mean)
+// and values of the wrong type.
+PREFOPT_API SweepSpec load_sweep_file(const std::filesystem::path& file);
+
+// The sweep of `prefopt run -m EXPERIMENT OVERRIDES`: the overrides, with the experiment's
+// `[prefopt.sweep]` keys that the command line does not set as grid axes.
+PREFOPT_API SweepSpec command_line_sweep(const std::filesystem::path& experiment, const std::vector<std::string>& overrides);
+
+struct TrialSpec {
+  std::string name;                    // "<swept overrides>-<hash>", safe as a folder name
+  std::vector<std::string> overrides;  // all of the trial's overrides, as `prefopt run` takes them
+  std::vector<std::string> swept;      // the ones that vary across the sweep
+};
+
+// Expands the sweep into its trials (per-option grids applied by the composed group option).
+// Throws ConfigError for a bad value, an empty axis, or two identical trials.
+PREFOPT_API std::vector<TrialSpec> expand(const SweepSpec& spec, const config::Composer& composer);
+
+// "<swept, with unsafe characters replaced>-<first 8 hex of the overrides' hash>".
+PREFOPT_API std::string trial_name(const std::vector<std::string>& swept, const std::vector<std::string>& overrides);
+
+}  // namespace prefopt::sweep

@@ -1,0 +1,196 @@
+// `prefopt sweep`, `results`, `report` end to end with a test algorithm that sleeps and can abort:
+// crashes are recorded and the sweep finishes; kill -9 then a re-run completes only the missing
+// trials with the same results; a changed spec is refused; two sweeps on one node share GPU slots.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <csignal>
+#include <fstream>
+#include <thread>
+
+#include "support.h"
+
+using namespace prefopt;
+using Catch::Contains;
+using nlohmann::json;
+using test::run_cli;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A tiny pipeline whose algorithm is the test library's test_trainer.
+struct SweepFixture {
+  test::TempDir dir;
+  fs::path experiment = dir.path() / "exp.toml";
+  fs::path cache = dir.path() / "cache";
+
+  SweepFixture() {
+    std::ofstream(experiment) << R"(defaults = [{task = "synthetic"}, {annotator = "flip"}, {reward_model = "bradley_terry"},
+            {ensemble = "mean"}, "_self_"]
+seed = 0
+[algorithm]
+plugin = "test_trainer"
+abort = false
+sleep_ms = 0
+[policy]
+width = 16
+[sft]
+steps = 10
+corpus_size = 128
+[preferences]
+pairs = 32
+held_out = 16
+[reward_models]
+members = 1
+[eval]
+prompts = 8
+)";
+  }
+
+  fs::path sweep_file(const std::string& name, const std::string& body) const {
+    const fs::path file = dir.path() / name;
+    std::ofstream(file) << "experiment = \"exp.toml\"\n" << body;
+    return file;
+  }
+
+  std::vector<std::string> args(const fs::path& sweep, const fs::path& out, std::vector<std::string> extra = {}) const {
+    std::vector<std::string> a = {"sweep",           sweep.string(),
+                                  "--out",           out.string(),
+                                  "--cache",         cache.string(),
+                                  "--config-dir",    (fs::path(PREFOPT_SOURCE_DIR) / "experiments").string(),
+                                  "--plugin-path",   test::test_library_dir("test_trainer").string()};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  }
+};
+
+json status_of(const fs::path& trial_dir) { return json::parse(test::read_file(trial_dir / "status.json")); }
+
+std::vector<fs::path> trial_dirs(const fs::path& sweep_dir) {
+  std::vector<fs::path> out;
+  const json sweep = json::parse(test::read_file(sweep_dir / "sweep.json"));
+  for (const json& t : sweep["trials"]) out.push_back(sweep_dir / t["name"].get<std::string>());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a crashing trial is recorded and the sweep finishes the others", "[sweep][e2e]") {
+  SweepFixture f;
+  const fs::path sweep = f.sweep_file("s.toml", "[grid]\n\"algorithm.abort\" = \"false,true\"\n\"algorithm.sleep_ms\" = \"0,1\"\n");
+  const auto result = run_cli(f.args(sweep, f.dir.path() / "out"));
+  CHECK(result.status == 1);
+  CHECK_THAT(result.err, Contains("2 trial(s) failed"));
+  const auto dirs = trial_dirs(f.dir.path() / "out");
+  REQUIRE(dirs.size() == 4);
+  CHECK(status_of(dirs[0])["state"] == "finished");
+  const json crashed = status_of(dirs[2]);
+  CHECK(crashed["state"] == "failed");
+  CHECK(crashed["exit_status"] == 128 + SIGABRT);
+  CHECK(crashed["signal"].is_string());
+  CHECK_THAT(crashed["log_tail"].get<std::string>(), Contains("algorithm: algorithm 'test_trainer'"));
+  // results and report work on a partly failed sweep; the index is rebuilt when deleted.
+  fs::remove(f.dir.path() / "out" / "results.sqlite");
+  const auto table = run_cli({"results", (f.dir.path() / "out").string(), "--format", "json", "--group-by", "algorithm.abort"});
+  REQUIRE(table.status == 0);
+  const json groups = json::parse(table.out);
+  REQUIRE(groups.size() == 2);
+  CHECK(groups[0]["final_gold"]["n"] == 2);
+  CHECK(groups[1]["not_finished"] == 2);
+  CHECK(fs::exists(f.dir.path() / "out" / "results.sqlite"));
+  const auto csv = run_cli({"results", (f.dir.path() / "out").string(), "--format", "csv"});
+  CHECK_THAT(csv.out, Contains("algorithm.abort,algorithm.sleep_ms,n,final_gold_mean"));
+  const auto bad = run_cli({"results", (f.dir.path() / "out").string(), "--group-by", "algorithm.abrt"});
+  CHECK(bad.status == 2);
+  CHECK_THAT(bad.err, Contains("did you mean 'algorithm.abort'?"));
+  const std::string html = test::read_file(f.dir.path() / "out" / "report.html");
+  CHECK_THAT(html, Contains("<svg") && Contains("Gold reward against √KL") && Contains("<table>"));
+  CHECK(html.find("<script") == std::string::npos);
+  CHECK(html.find("http://") == html.find("http://www.w3.org/2000/svg"));  // no network resources
+}
+
+TEST_CASE("kill -9 of a sweep, then a re-run: only the missing trials run, results as uninterrupted", "[sweep][e2e]") {
+  SweepFixture f;
+  const fs::path sweep = f.sweep_file("s.toml", "[grid]\n\"algorithm.sleep_ms\" = \"1000,1001,1002,1003\"\n");
+  const fs::path out = f.dir.path() / "out";
+  const int pid = test::spawn_cli(f.args(sweep, out), f.dir.path() / "first.log");
+  // Wait for the first trial to finish, then kill the launcher mid-sweep.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!(fs::exists(out / "sweep.json") && fs::exists(trial_dirs(out)[0] / "summary.json")) &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ::kill(pid, SIGKILL);
+  CHECK(test::wait_cli(pid) == 128 + SIGKILL);
+  std::int64_t done_before = 0;
+  for (const fs::path& d : trial_dirs(out)) done_before += fs::exists(d / "summary.json");
+  REQUIRE(done_before >= 1);
+  REQUIRE(done_before < 4);
+
+  const auto resumed = run_cli(f.args(sweep, out));
+  INFO(resumed.err);
+  REQUIRE(resumed.status == 0);
+  CHECK_THAT(resumed.err, Contains(std::to_string(done_before) + " of 4 trials finished before; kept"));
+  const auto clean = run_cli(f.args(sweep, f.dir.path() / "clean"));
+  REQUIRE(clean.status == 0);
+  const auto a = trial_dirs(out), b = trial_dirs(f.dir.path() / "clean");
+  for (std::size_t i = 0; i < a.size(); ++i)
+    CHECK(test::read_file(a[i] / "metrics.jsonl") == test::read_file(b[i] / "metrics.jsonl"));
+  CHECK(run_cli({"results", out.string(), "--format", "json"}).out ==
+        run_cli({"results", (f.dir.path() / "clean").string(), "--format", "json"}).out);
+}
+
+TEST_CASE("a changed sweep spec is refused; added trials need --extend", "[sweep][e2e]") {
+  SweepFixture f;
+  const fs::path out = f.dir.path() / "out";
+  REQUIRE(run_cli(f.args(f.sweep_file("s.toml", "seeds = [0]\n"), out)).status == 0);
+  const auto changed = run_cli(f.args(f.sweep_file("s.toml", "seeds = [1]\n"), out));
+  CHECK(changed.status == 2);
+  CHECK_THAT(changed.err, Contains("was started with another spec") && Contains("no longer in the sweep") &&
+                              Contains("seed=0"));
+  const auto added = run_cli(f.args(f.sweep_file("s.toml", "seeds = [0, 1]\n"), out));
+  CHECK(added.status == 2);
+  CHECK_THAT(added.err, Contains("gains 1 trial(s)") && Contains("--extend"));
+  const auto extended = run_cli(f.args(f.sweep_file("s.toml", "seeds = [0, 1]\n"), out, {"--extend"}));
+  CHECK(extended.status == 0);
+  CHECK_THAT(extended.err, Contains("1 of 2 trials finished before; kept"));
+  // The experiment edited under a sweep: its trials' resolved configs changed.
+  std::ofstream(f.experiment, std::ios::app) << "[train]\nsteps = 3\n";
+  const auto edited = run_cli(f.args(f.sweep_file("s.toml", "seeds = [0, 1]\n"), out));
+  CHECK(edited.status == 2);
+  CHECK_THAT(edited.err, Contains("resolved config changed"));
+}
+
+TEST_CASE("two sweeps on one node never put more than per-gpu trials on a GPU", "[sweep][e2e]") {
+  SweepFixture f;
+  const fs::path slots = f.dir.path() / "slots";
+  const fs::path sweep = f.sweep_file("s.toml", "[grid]\n\"algorithm.sleep_ms\" = \"1000,1001\"\n");
+  // Warm the stage cache so that the trials overlap mostly in their sleep.
+  REQUIRE(run_cli(f.args(sweep, f.dir.path() / "warm")).status == 0);
+  const std::vector<std::string> gpu = {"--jobs", "2", "--gpus", "7", "--per-gpu", "1", "--slot-dir", slots.string()};
+  const int a = test::spawn_cli(f.args(sweep, f.dir.path() / "a", gpu), f.dir.path() / "a.log");
+  const int b = test::spawn_cli(f.args(sweep, f.dir.path() / "b", gpu), f.dir.path() / "b.log");
+  CHECK(test::wait_cli(a) == 0);
+  CHECK(test::wait_cli(b) == 0);
+  std::vector<std::pair<double, double>> intervals;
+  for (const char* name : {"a", "b"})
+    for (const fs::path& d : trial_dirs(f.dir.path() / name)) {
+      const json s = status_of(d);
+      CHECK(s["gpu"] == "7");
+      CHECK_THAT(test::read_file(d / "output.log"), Contains("run folder"));
+      intervals.emplace_back(s["started_at"].get<double>(), s["ended_at"].get<double>());
+    }
+  REQUIRE(intervals.size() == 4);
+  std::sort(intervals.begin(), intervals.end());
+  for (std::size_t i = 1; i < intervals.size(); ++i) CHECK(intervals[i].first >= intervals[i - 1].second - 0.05);
+}
+
+TEST_CASE("a trial over --timeout is stopped and recorded", "[sweep][e2e]") {
+  SweepFixture f;
+  const fs::path sweep = f.sweep_file("s.toml", "[grid]\n\"algorithm.sleep_ms\" = \"60000\"\n");
+  const auto result = run_cli(f.args(sweep, f.dir.path() / "out", {"--timeout", "3"}));
+  CHECK(result.status == 1);
+  const json s = status_of(trial_dirs(f.dir.path() / "out")[0]);
+  CHECK(s["timed_out"] == true);
+  CHECK(s["state"] == "failed");
+  CHECK(s["seconds"].get<double>() < 30);
+}
