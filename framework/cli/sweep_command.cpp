@@ -1,6 +1,8 @@
 // `prefopt sweep`, `prefopt run -m`, `prefopt results`, `prefopt report`: sweeps of trials, each
 // trial its own process, resumable, with results aggregated over seeds and an HTML report.
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -180,9 +182,14 @@ int run_sweep(const sweep::SweepSpec& spec, const fs::path& default_dir, const p
   const fs::path report = sweep_dir / "report.html";
   fmt::print("report: {}\n", report.string());
   std::fflush(stdout);
+  fs::create_directories(sweep_dir);
+  // One launcher per sweep folder: a second one (another terminal, a re-run started too early)
+  // would run the same trials twice into the same folders. Released when this process ends.
+  const int lock = ::open((sweep_dir / "sweep.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock < 0 || ::flock(lock, LOCK_EX | LOCK_NB) != 0)
+    throw ConfigError(fmt::format("another prefopt is running the sweep in '{}'; wait for it, or stop it", sweep_dir.string()));
   check_resume(sweep_dir, spec.experiment, planned, vars["extend"].as<bool>());
 
-  fs::create_directories(sweep_dir);
   json trials = json::array();
   std::vector<sweep::TrialSpec> specs;
   for (const PlannedTrial& t : planned) {

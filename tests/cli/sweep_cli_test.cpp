@@ -119,6 +119,10 @@ TEST_CASE("kill -9 of a sweep, then a re-run: only the missing trials run, resul
   while (!(fs::exists(out / "sweep.json") && fs::exists(trial_dirs(out)[0] / "summary.json")) &&
          std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // A second launcher on the same folder is refused while the first runs.
+  const auto concurrent = run_cli(f.args(sweep, out));
+  CHECK(concurrent.status == 2);
+  CHECK_THAT(concurrent.err, Contains("another prefopt is running the sweep"));
   ::kill(pid, SIGKILL);
   CHECK(test::wait_cli(pid) == 128 + SIGKILL);
   std::int64_t done_before = 0;
