@@ -196,8 +196,15 @@ int run_sweep(const sweep::SweepSpec& spec, const fs::path& default_dir, const p
     trials.push_back({{"name", t.spec.name}, {"overrides", t.spec.overrides}, {"swept", t.spec.swept}, {"config_hash", t.config_hash}});
     specs.push_back(t.spec);
   }
+  json per_option = json::array();
+  for (const auto& [group_option, grid] : spec.per_option)
+    per_option.push_back({{"group", group_option.first}, {"option", group_option.second}, {"grid", grid}});
   write_atomically(sweep_dir / "sweep.json", json{{"experiment", spec.experiment.string()},
                                                    {"overrides", spec.overrides},
+                                                   {"seeds", spec.seeds},
+                                                   {"grid", spec.grid},
+                                                   {"random", {{"count", spec.random_count}, {"seed", spec.random_seed}, {"params", spec.random}}},
+                                                   {"per_option", per_option},
                                                    {"prefopt", version_string()},
                                                    {"trials", trials}}
                                                   .dump(2) +

@@ -103,6 +103,11 @@ TEST_CASE("a crashing trial is recorded and the sweep finishes the others", "[sw
   const auto bad = run_cli({"results", (f.dir.path() / "out").string(), "--group-by", "algorithm.abrt"});
   CHECK(bad.status == 2);
   CHECK_THAT(bad.err, Contains("did you mean 'algorithm.abort'?"));
+  // --max-failures 1: the first crash stops the sweep from starting the last trial.
+  const auto stopped = run_cli(f.args(sweep, f.dir.path() / "stopped", {"--max-failures", "1"}));
+  CHECK(stopped.status == 1);
+  CHECK_THAT(stopped.err, Contains("1 trial(s) failed and 1 did not start"));
+  CHECK_FALSE(fs::exists(trial_dirs(f.dir.path() / "stopped")[3] / "status.json"));
   const std::string html = test::read_file(f.dir.path() / "out" / "report.html");
   CHECK_THAT(html, Contains("<svg") && Contains("Gold reward against √KL") && Contains("<table>"));
   CHECK(html.find("<script") == std::string::npos);
