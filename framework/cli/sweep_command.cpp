@@ -39,9 +39,13 @@ std::vector<PlannedTrial> plan(const sweep::SweepSpec& spec, const po::variables
   const config::Composer composer(spec.experiment, config_dirs);
   std::vector<PlannedTrial> out;
   for (sweep::TrialSpec& trial : sweep::expand(spec, composer)) {
-    ResolvedTrials resolved = compose_trials(spec.experiment.string(), trial.overrides, /*multirun=*/false, vars);
-    const std::string config = config::to_toml_string(resolved.trials.front().composition.config);
-    out.push_back({std::move(trial), stable_hash(config)});
+    try {
+      ResolvedTrials resolved = compose_trials(spec.experiment.string(), trial.overrides, /*multirun=*/false, vars);
+      const std::string config = config::to_toml_string(resolved.trials.front().composition.config);
+      out.push_back({std::move(trial), stable_hash(config)});
+    } catch (const ConfigError& e) {
+      throw ConfigError(fmt::format("trial {}: {}", join(trial.swept, " "), e.what()));
+    }
   }
   return out;
 }

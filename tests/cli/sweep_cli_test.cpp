@@ -148,6 +148,15 @@ TEST_CASE("kill -9 of a sweep, then a re-run: only the missing trials run, resul
         run_cli({"results", (f.dir.path() / "clean").string(), "--format", "json"}).out);
 }
 
+TEST_CASE("a bad value in one trial stops the sweep before anything runs, naming the trial", "[sweep]") {
+  SweepFixture f;
+  const fs::path sweep = f.sweep_file("s.toml", "[grid]\n\"algorithm.sleep_ms\" = \"0,-5\"\n");
+  const auto result = run_cli(f.args(sweep, f.dir.path() / "out"));
+  CHECK(result.status == 2);
+  CHECK_THAT(result.err, Contains("trial algorithm.sleep_ms=-5:") && Contains("algorithm.sleep_ms"));
+  CHECK_FALSE(fs::exists(f.dir.path() / "out"));
+}
+
 TEST_CASE("a changed sweep spec is refused; added trials need --extend", "[sweep][e2e]") {
   SweepFixture f;
   const fs::path out = f.dir.path() / "out";
