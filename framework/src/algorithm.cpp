@@ -39,10 +39,7 @@ void train(AlgorithmContext& context, const std::string& name,
 }
 
 ChosenRejected ChosenRejected::select(const at::Tensor& rows) const {
-  const auto pick = [&](const Sequences& s) {
-    return Sequences{s.prompts.index_select(0, rows), s.responses.index_select(0, rows), s.lengths.index_select(0, rows)};
-  };
-  return {pick(chosen), pick(rejected)};
+  return {select_rows(chosen, rows), select_rows(rejected, rows)};
 }
 
 ChosenRejected chosen_and_rejected(const PreferenceData& data) {

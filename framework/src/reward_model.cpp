@@ -26,15 +26,12 @@ torch::Tensor RewardNetImpl::forward(const Sequences& s) {
 }
 
 PreferenceData PreferenceData::select(const at::Tensor& rows) const {
-  auto pick = [&](const Sequences& s) {
-    return Sequences{s.prompts.index_select(0, rows), s.responses.index_select(0, rows), s.lengths.index_select(0, rows)};
-  };
   Labels l = labels;
   l.votes = labels.votes.index_select(0, rows);
   l.annotators = labels.annotators.index_select(0, rows);
   l.prefers_a = labels.prefers_a.index_select(0, rows);
   l.keep = labels.keep.index_select(0, rows);
-  return {pick(a), pick(b), std::move(l)};
+  return {select_rows(a, rows), select_rows(b, rows), std::move(l)};
 }
 
 void RewardModel::fit(Policy& sft, const PreferenceData& data, at::Generator& generator) {

@@ -7,6 +7,10 @@ namespace prefopt {
 
 Task::~Task() = default;
 
+Sequences select_rows(const Sequences& s, const at::Tensor& rows) {
+  return {s.prompts.index_select(0, rows), s.responses.index_select(0, rows), s.lengths.index_select(0, rows)};
+}
+
 at::Tensor response_lengths(const at::Tensor& responses, std::int64_t eos) {
   const std::int64_t width = responses.size(1);
   const at::Tensor is_eos = responses.eq(eos);

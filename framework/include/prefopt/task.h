@@ -24,6 +24,9 @@ struct Sequences {
   at::Tensor lengths;    // [batch] int64: tokens up to and including the first EOS, or the full width
 };
 
+// The sequences at `rows` (a minibatch, a split, a resample).
+PREFOPT_API Sequences select_rows(const Sequences& sequences, const at::Tensor& rows);
+
 // The length of each response: up to and including its first `eos`, or the full width.
 PREFOPT_API at::Tensor response_lengths(const at::Tensor& responses, std::int64_t eos);
 

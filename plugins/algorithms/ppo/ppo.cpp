@@ -33,10 +33,6 @@ class CriticImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Critic);
 
-Sequences rows_of(const Sequences& s, const at::Tensor& rows) {
-  return {s.prompts.index_select(0, rows), s.responses.index_select(0, rows), s.lengths.index_select(0, rows)};
-}
-
 class Ppo final : public Algorithm {
  public:
   explicit Ppo(const Params& params)
@@ -103,7 +99,7 @@ class Ppo final : public Algorithm {
         const at::Tensor order = torch::randperm(n, context.generator, torch::kLong);
         for (std::int64_t b = 0; b < minibatches_; ++b) {
           const at::Tensor rows = order.narrow(0, b * size, size);
-          const Sequences batch = rows_of(rollout.samples, rows);
+          const Sequences batch = select_rows(rollout.samples, rows);
           const at::Tensor batch_mask = mask.index_select(0, rows);
           const losses::ClippedObjective objective = losses::clipped_policy_loss(
               context.policy->response_log_probs(batch, context.temperature), rollout.log_probs.index_select(0, rows),
