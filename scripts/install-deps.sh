@@ -17,7 +17,7 @@ packages=(
 )
 for option in "$@"; do
   case "$option" in
-    --slurm) packages+=(slurm-wlm slurm-client munge) ;;
+    --slurm) packages+=(slurmctld slurmd slurm-client munge) ;;
     --chromium) packages+=(chromium) ;;
     *) echo "install-deps.sh: unknown option $option (--slurm, --chromium)" >&2; exit 2 ;;
   esac

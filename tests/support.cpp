@@ -3,12 +3,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <random>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
+
+#include <nlohmann/json.hpp>
 
 namespace prefopt::test {
 namespace fs = std::filesystem;
@@ -96,6 +100,43 @@ Registry load_registry(const std::vector<fs::path>& dirs) {
   path.add_default();
   return Registry::load(path);
 }
+
+std::vector<fs::path> sweep_trial_dirs(const fs::path& sweep_dir) {
+  std::vector<fs::path> out;
+  const nlohmann::json sweep = nlohmann::json::parse(read_file(sweep_dir / "sweep.json"));
+  for (const nlohmann::json& t : sweep["trials"]) out.push_back(sweep_dir / t["name"].get<std::string>());
+  return out;
+}
+
+bool wait_for_file(const fs::path& file, int seconds) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (!fs::exists(file)) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+const char* const kTrainerExperiment = R"(defaults = [{task = "synthetic"}, {annotator = "flip"}, {reward_model = "bradley_terry"},
+            {ensemble = "mean"}, "_self_"]
+seed = 0
+[algorithm]
+plugin = "test_trainer"
+abort = false
+sleep_ms = 0
+[policy]
+width = 16
+[sft]
+steps = 10
+corpus_size = 128
+[preferences]
+pairs = 32
+held_out = 16
+[reward_models]
+members = 1
+[eval]
+prompts = 8
+)";
 
 bool lists_plugin(const std::string& table, const std::string& kind, const std::string& name) {
   std::istringstream lines(table);

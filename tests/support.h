@@ -45,6 +45,16 @@ std::filesystem::path test_library_dir(const std::string& name);
 
 std::string read_file(const std::filesystem::path& file);
 
+// The trial folders of the sweep in `sweep_dir`, in sweep.json's order.
+std::vector<std::filesystem::path> sweep_trial_dirs(const std::filesystem::path& sweep_dir);
+
+// Waits until `file` exists; false after `seconds`.
+bool wait_for_file(const std::filesystem::path& file, int seconds);
+
+// A tiny pipeline (width 16, 10 SFT steps, one reward model) whose algorithm is the test
+// library's test_trainer (`abort`, `sleep_ms`): the sweep launchers' tests run it.
+extern const char* const kTrainerExperiment;
+
 // Whether `prefopt plugins list`'s table has a row for this plugin.
 bool lists_plugin(const std::string& table, const std::string& kind, const std::string& name);
 

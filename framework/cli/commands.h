@@ -26,6 +26,8 @@ int run(const Args& args);
 int sweep_command(const Args& args);
 int results_command(const Args& args);
 int report_command(const Args& args);
+int trial_command(const Args& args);
+int status_command(const Args& args);
 
 // Options every subcommand that loads plugins accepts.
 void add_plugin_path_option(boost::program_options::options_description& options);
@@ -53,8 +55,9 @@ ResolvedTrials compose_trials(const std::string& experiment, const std::vector<s
 
 // The launcher's options of `prefopt run -m` (--jobs, --gpus, ...; `prefopt sweep` has them too).
 void add_multirun_options(boost::program_options::options_description& options);
-// Plans, checks against an earlier start in the same folder, launches, aggregates and reports a
-// sweep into --out or `default_dir`. Returns the exit status: 0, 1 (a trial failed), 130.
+// Plans, checks against an earlier start in the same folder, launches (locally, or submits to
+// Slurm), aggregates and reports a sweep into --out or `default_dir`. Returns the exit status:
+// 0, 1 (a trial failed), 130.
 int run_sweep(const sweep::SweepSpec& spec, const std::filesystem::path& default_dir,
               const boost::program_options::variables_map& vars);
 

@@ -20,7 +20,10 @@ Commands:
   config          compose an experiment with overrides and print the resolved config
   run             run one trial of the pipeline into a fresh run folder (or --rerun one);
                   with -m, every trial of a command-line sweep
-  sweep           run a sweep file's trials, each in its own process; resumable
+  sweep           run a sweep file's trials, each in its own process (or as a Slurm job array);
+                  resumable
+  status          how far a sweep got: finished, running, pending, stopped, failed trials
+  trial           run one trial of a planned sweep (what launchers start)
   results         a sweep's results aggregated over seeds (table, csv, json)
   report          a sweep's self-contained HTML report
   plugins list    list the plugins found on the plugin search path
@@ -33,6 +36,7 @@ Exit status:
   1  a run failed (for sweeps: a trial failed or did not start)
   2  usage or configuration error
   3  plugin error (a plugin library failed to load, an unknown plugin, a plugin call failed)
+  75   a run was stopped by a signal after saving a checkpoint; continue it with --continue
   130  a sweep was interrupted (SIGINT or SIGTERM); run it again to resume
 )";
 
@@ -44,9 +48,11 @@ struct Command {
 const std::map<std::string, Command> kCommands = {
     {"config", {"compose an experiment with overrides and print the resolved config", config}},
     {"run", {"run one trial of the pipeline into a fresh run folder (or --rerun one)", run}},
-    {"sweep", {"run a sweep file's trials, each in its own process; resumable", sweep_command}},
+    {"sweep", {"run a sweep file's trials, each in its own process (or on Slurm); resumable", sweep_command}},
     {"results", {"a sweep's results aggregated over seeds", results_command}},
     {"report", {"a sweep's self-contained HTML report", report_command}},
+    {"status", {"how far a sweep got", status_command}},
+    {"trial", {"run one trial of a planned sweep", trial_command}},
     {"plugins list", {"list the plugins found on the plugin search path", plugins_list}},
     {"plugins show", {"show one plugin's description and parameter schema", plugins_show}},
 };

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <csignal>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -43,6 +44,31 @@ void make_rerunnable(config::Node& node, const fs::path& experiment_folder, cons
 
 std::string stem_of(const fs::path& experiment) { return experiment.stem().string(); }
 
+volatile std::sig_atomic_t g_stop_signal = 0;
+void on_stop_signal(int signal) { g_stop_signal = signal; }
+
+// SIGTERM (a launcher stopping, Slurm's requeue or preemption), SIGUSR1 (Slurm's warning before a
+// time limit) and SIGINT ask the trial to save a checkpoint at the end of its current step and stop.
+void stop_on_signals() {
+  struct sigaction action {};
+  action.sa_handler = on_stop_signal;
+  sigemptyset(&action.sa_mask);
+  for (const int signal : {SIGTERM, SIGUSR1, SIGINT}) sigaction(signal, &action, nullptr);
+}
+
+// Whether `run_dir` holds a run of `resolved_text` to continue; throws when it holds another
+// run. A folder with a finished run (summary.json) is the caller's to handle first.
+bool continuable(const fs::path& run_dir, const std::string& resolved_text) {
+  std::ifstream in(run_dir / "resolved.toml");
+  if (!in) return false;
+  const std::string before{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (before != resolved_text)
+    throw ConfigError(fmt::format("the run folder '{}' holds a run of another configuration; it cannot continue "
+                                  "with this one (compare its resolved.toml); choose another --out",
+                                  run_dir.string()));
+  return fs::exists(run_dir / "checkpoint" / "state.pt");
+}
+
 fs::path timestamped(const fs::path& parent, const std::string& material) {
   const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   return parent / fmt::format("{:%Y%m%d-%H%M%S}-{}", fmt::localtime(now), stable_hash(material + std::to_string(::getpid())).substr(0, 8));
@@ -58,6 +84,8 @@ int run(const Args& args) {
       "cache", po::value<std::string>(), "the stage cache folder, shared by runs (default outputs/.stage-cache)")(
       "no-cache", po::bool_switch(), "compute every stage afresh, inside the run folder")(
       "rerun", po::value<std::string>(), "repeat the run saved in this run folder, from its resolved.toml")(
+      "continue", po::bool_switch(),
+      "continue the stopped run in --out from its checkpoint (start it if there is none; nothing if it finished)")(
       "multirun,m", po::bool_switch(),
       "run every trial of the sweeps (a,b / range() / ... and the experiment's [prefopt.sweep]), each in its own process");
   add_multirun_options(options);
@@ -68,10 +96,13 @@ int run(const Args& args) {
   if (parse_args(args,
                  "usage: prefopt run EXPERIMENT.toml [OVERRIDES...] [--out DIR] [--cache DIR | --no-cache]\n"
                  "       prefopt run -m EXPERIMENT.toml [SWEEPS...] [--out DIR] [--jobs N] [--gpus IDS|auto] ...\n"
-                 "       prefopt run --rerun RUN_DIR [--out DIR]\n\n"
+                 "       prefopt run --rerun RUN_DIR [--out DIR]\n"
+                 "       prefopt run EXPERIMENT.toml [OVERRIDES...] --out DIR --continue\n\n"
                  "Runs one trial end to end: base policy (SFT), preference collection, reward models,\n"
                  "the algorithm, and the evaluation against the gold reward. The run folder receives\n"
-                 "resolved.toml, overrides.json, run.log, metrics.jsonl and summary.json.",
+                 "resolved.toml, overrides.json, run.log, metrics.jsonl and summary.json.\n"
+                 "SIGTERM, SIGUSR1 or Ctrl-C stop it after the current step with a checkpoint (exit 75);\n"
+                 "the same command with --out and --continue goes on from there.",
                  options, positional, vars))
     return 0;
 
@@ -104,11 +135,19 @@ int run(const Args& args) {
   make_rerunnable(config, fs::absolute(experiment).parent_path());
   const std::string resolved_text = config::to_toml_string(config);
 
+  const bool continuing = vars["continue"].as<bool>();
+  if (continuing && !vars.count("out")) throw ConfigError("--continue needs the run folder: --out DIR");
   const fs::path run_dir =
       vars.count("out") ? fs::path(vars["out"].as<std::string>()) : timestamped(fs::path("outputs") / stem, resolved_text);
   std::error_code error;
-  if (fs::exists(run_dir / "resolved.toml", error))
-    throw ConfigError(fmt::format("the run folder '{}' holds a run already; choose another --out", run_dir.string()));
+  if (continuing && fs::exists(run_dir / "summary.json", error)) {
+    fmt::print(stderr, "the run in {} finished already\n", run_dir.string());
+    return 0;
+  }
+  const bool resuming = continuing && continuable(run_dir, resolved_text);
+  if (!continuing && fs::exists(run_dir / "resolved.toml", error))
+    throw ConfigError(fmt::format("the run folder '{}' holds a run already; choose another --out{}", run_dir.string(),
+                                  fs::exists(run_dir / "checkpoint", error) ? ", or continue it with --continue" : ""));
   fs::create_directories(run_dir);
   std::ofstream(run_dir / "resolved.toml") << resolved_text;
   std::ofstream(run_dir / "overrides.json") << json(overrides).dump(2) << "\n";
@@ -118,10 +157,10 @@ int run(const Args& args) {
                                               {"prefopt", version_string()}}
                                              .dump(2)
                                       << "\n";
-  fmt::print(stderr, "run folder: {}\n", run_dir.string());
+  fmt::print(stderr, "run folder: {}{}\n", run_dir.string(), resuming ? " (continuing from its checkpoint)" : "");
 
   const Registry& registry = *resolved.trials.front().registry;
-  std::ofstream log_file(run_dir / "run.log");
+  std::ofstream log_file(run_dir / "run.log", resuming ? std::ios::app : std::ios::trunc);
   const bool terminal = ::isatty(STDERR_FILENO) != 0;
   TrialOptions trial_options{run_dir,
                              vars["no-cache"].as<bool>() ? run_dir / "stages"
@@ -139,10 +178,18 @@ int run(const Args& args) {
                                else if (updates % 10 == 0)
                                  fmt::print(stderr, "{}\n", status);
                                ++updates;
-                             }};
+                             },
+                             /*checkpoints=*/true,
+                             [] { return g_stop_signal != 0; }};
+  stop_on_signals();
   TrialResult result;
   try {
     result = run_trial(config, registry, trial_options);
+  } catch (const Stopped& e) {
+    log_file << e.what() << "\n";
+    fmt::print(stderr, "{}\n{}\ncontinue with the same command and --out {} --continue\n", terminal ? "\r\033[K" : "",
+               e.what(), run_dir.string());
+    return static_cast<int>(ExitCode::stopped);
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {

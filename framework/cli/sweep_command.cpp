@@ -9,6 +9,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
 
 #include "commands.h"
 #include "config/interpolate.h"
@@ -17,6 +18,7 @@
 #include "sweep/launcher.h"
 #include "sweep/report.h"
 #include "sweep/results.h"
+#include "sweep/slurm.h"
 #include "text.h"
 
 namespace po = boost::program_options;
@@ -170,6 +172,78 @@ void add_launch_options(po::options_description& options) {
   add_compose_options(options);
 }
 
+// The arguments every trial's `prefopt run` gets from this command line (kept in sweep.json).
+std::vector<std::string> run_arguments(const po::variables_map& vars) {
+  std::vector<std::string> out;
+  if (vars["no-cache"].as<bool>())
+    out.emplace_back("--no-cache");
+  else
+    out = {"--cache", fs::absolute(vars.count("cache") ? fs::path(vars["cache"].as<std::string>())
+                                                       : fs::path("outputs") / ".stage-cache")
+                          .string()};
+  for (const char* option : {"config-dir", "plugin-path"})
+    if (vars.count(option))
+      for (const std::string& value : vars[option].as<std::vector<std::string>>())
+        out.insert(out.end(), {std::string("--") + option, std::string(option) == "config-dir" ? fs::absolute(value).string() : value});
+  return out;
+}
+
+// Indexes, prints and reports what the sweep's trials produced; then says `unfinished` (what did
+// not finish, and what to do), if anything did not. Returns the exit status.
+int conclude(const fs::path& sweep_dir, const std::string& unfinished) {
+  sweep::build_index(sweep_dir);
+  const std::vector<sweep::TrialResult> results = sweep::load_results(sweep_dir);
+  fmt::print("\n");
+  print_results(sweep::aggregate(results, {}), "table");
+  const fs::path report = sweep_dir / "report.html";
+  sweep::write_report(sweep_dir, report);
+  fmt::print("\nreport: {}\nresults: prefopt results {}\n", report.string(), sweep_dir.string());
+  if (unfinished.empty()) return 0;
+  fmt::print(stderr, "{}; their output.log and status.json say why (prefopt status {})\n", unfinished, sweep_dir.string());
+  return 1;
+}
+
+// Submits the trials neither finished nor in Slurm's queue as one job array; with --wait,
+// follows the sweep until none is queued.
+int run_on_slurm(const fs::path& sweep_dir, const std::vector<PlannedTrial>& planned, const Params& slurm,
+                 const po::variables_map& vars) {
+  std::map<std::size_t, std::string> queued = sweep::queued_trials(sweep_dir);
+  std::vector<std::size_t> missing;
+  std::int64_t finished = 0;
+  for (std::size_t i = 0; i < planned.size(); ++i) {
+    if (sweep::trial_finished(sweep_dir / planned[i].spec.name))
+      ++finished;
+    else if (!queued.contains(i))
+      missing.push_back(i);
+  }
+  fmt::print(stderr, "sweep folder: {} ({} trials): {} finished, {} queued or running, {} to submit\n", sweep_dir.string(),
+             planned.size(), finished, queued.size(), missing.size());
+  if (!missing.empty()) {
+    const std::string job = sweep::submit(sweep_dir, missing, fs::read_symlink("/proc/self/exe"), slurm);
+    fmt::print("submitted job array {} ({} trials); script {}\n", job, missing.size(),
+               (sweep_dir / "slurm" / "sweep.sbatch").string());
+  }
+  if (!vars["wait"].as<bool>()) {
+    fmt::print("follow it: prefopt status {0}\ncancel it: scancel <job id> (submissions: {0}/slurm/submissions.json)\n",
+               sweep_dir.string());
+    return 0;
+  }
+  const bool terminal = ::isatty(STDERR_FILENO) != 0;
+  std::string last;
+  while (!(queued = sweep::queued_trials(sweep_dir)).empty()) {
+    std::int64_t running = 0;
+    for (const auto& [index, state] : queued) running += state == "RUNNING" ? 1 : 0;
+    const std::string line = fmt::format("slurm: {} running, {} pending", running, queued.size() - static_cast<std::size_t>(running));
+    if (line != last) fmt::print(stderr, "{}{}{}", terminal ? "\r\033[K" : "", line, terminal ? "" : "\n");
+    last = line;
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+  }
+  if (terminal) fmt::print(stderr, "\r\033[K");
+  std::int64_t not_finished = 0;
+  for (const PlannedTrial& t : planned) not_finished += sweep::trial_finished(sweep_dir / t.spec.name) ? 0 : 1;
+  return conclude(sweep_dir, not_finished == 0 ? "" : fmt::format("{} trial(s) did not finish; run the same command again to submit them again", not_finished));
+}
+
 }  // namespace
 
 int run_sweep(const sweep::SweepSpec& spec, const fs::path& default_dir, const po::variables_map& vars) {
@@ -182,6 +256,13 @@ int run_sweep(const sweep::SweepSpec& spec, const fs::path& default_dir, const p
   if (vars["jobs"].as<std::int64_t>() < 1) throw ConfigError("--jobs must be at least 1");
   if (vars["per-gpu"].as<std::int64_t>() < 1) throw ConfigError("--per-gpu must be at least 1");
   if (vars["no-cache"].as<bool>() && vars.count("cache")) throw ConfigError("--cache and --no-cache exclude each other");
+  const std::string launcher = vars.count("launcher") ? vars["launcher"].as<std::string>() : spec.launcher;
+  if (launcher != "local" && launcher != "slurm")
+    throw ConfigError(fmt::format("--launcher must be local or slurm, not '{}'{}", launcher, did_you_mean(launcher, {"local", "slurm"})));
+  const Params slurm = sweep::slurm_options(spec.slurm ? &*spec.slurm : nullptr);
+  if (launcher == "slurm" && vars.count("gpus"))
+    throw ConfigError("--gpus assigns GPUs under the local launcher; under Slurm ask for them in [launcher.slurm]: gpus = 1");
+  if (launcher == "local" && vars["wait"].as<bool>()) throw ConfigError("--wait follows a Slurm sweep; the local launcher always waits");
   const fs::path sweep_dir = fs::absolute(vars.count("out") ? fs::path(vars["out"].as<std::string>()) : default_dir);
   const fs::path report = sweep_dir / "report.html";
   fmt::print("report: {}\n", report.string());
@@ -209,24 +290,15 @@ int run_sweep(const sweep::SweepSpec& spec, const fs::path& default_dir, const p
                                                    {"grid", spec.grid},
                                                    {"random", {{"count", spec.random_count}, {"seed", spec.random_seed}, {"params", spec.random}}},
                                                    {"per_option", per_option},
+                                                   {"launcher", launcher},
+                                                   {"run_arguments", run_arguments(vars)},
                                                    {"prefopt", version_string()},
                                                    {"trials", trials}}
                                                   .dump(2) +
                                                   "\n");
+  if (launcher == "slurm") return run_on_slurm(sweep_dir, planned, slurm, vars);
 
   sweep::LaunchOptions options;
-  options.experiment = spec.experiment;
-  if (vars["no-cache"].as<bool>())
-    options.run_arguments.emplace_back("--no-cache");
-  else
-    options.run_arguments = {"--cache", fs::absolute(vars.count("cache") ? fs::path(vars["cache"].as<std::string>())
-                                                                         : fs::path("outputs") / ".stage-cache")
-                                            .string()};
-  for (const char* option : {"config-dir", "plugin-path"})
-    if (vars.count(option))
-      for (const std::string& value : vars[option].as<std::vector<std::string>>())
-        options.run_arguments.insert(options.run_arguments.end(),
-                                     {std::string("--") + option, std::string(option) == "config-dir" ? fs::absolute(value).string() : value});
   options.jobs = vars["jobs"].as<std::int64_t>();
   if (vars.count("gpus")) options.gpus = sweep::parse_gpus(vars["gpus"].as<std::string>());
   options.per_gpu = vars["per-gpu"].as<std::int64_t>();
@@ -248,22 +320,15 @@ int run_sweep(const sweep::SweepSpec& spec, const fs::path& default_dir, const p
   const sweep::LaunchResult launched = sweep::launch(sweep_dir, specs, options);
   if (terminal) fmt::print(stderr, "\r\033[K");
   options.log(last_status);
-
-  sweep::build_index(sweep_dir);
-  const std::vector<sweep::TrialResult> results = sweep::load_results(sweep_dir);
-  fmt::print("\n");
-  print_results(sweep::aggregate(results, {}), "table");
-  sweep::write_report(sweep_dir, report);
-  fmt::print("\nreport: {}\nresults: prefopt results {}\n", report.string(), sweep_dir.string());
+  const int status = conclude(sweep_dir, launched.failed + launched.not_started == 0
+                                             ? ""
+                                             : fmt::format("{} trial(s) failed and {} did not start; run the same command again to retry them",
+                                                           launched.failed, launched.not_started));
   if (launched.interrupted) {
-    fmt::print(stderr, "interrupted; run the same command again to resume\n");
+    fmt::print(stderr, "interrupted; run the same command again to resume (stopped trials continue from their checkpoints)\n");
     return 130;
   }
-  if (launched.failed + launched.not_started == 0) return 0;
-  fmt::print(stderr, "{} trial(s) failed and {} did not start; their output.log and status.json say why; run the same "
-                     "command again to retry them\n",
-             launched.failed, launched.not_started);
-  return 1;
+  return status;
 }
 
 int sweep_command(const Args& args) {
@@ -276,9 +341,11 @@ int sweep_command(const Args& args) {
   po::variables_map vars;
   if (parse_args(args,
                  "usage: prefopt sweep SWEEP.toml [OVERRIDES...] [--out DIR] [--jobs N] [--gpus IDS|auto --per-gpu K]\n"
-                 "                     [--timeout S] [--max-failures N] [--extend] [--dry-run]\n\n"
+                 "                     [--timeout S] [--max-failures N] [--extend] [--dry-run]\n"
+                 "       prefopt sweep SWEEP.toml [OVERRIDES...] --launcher slurm [--wait]\n\n"
                  "Runs every trial of a sweep file, each in its own process, into one folder (default\n"
-                 "outputs/sweeps/<sweep>/); running it again resumes. Writes results.sqlite and report.html.",
+                 "outputs/sweeps/<sweep>/); running it again resumes. Writes results.sqlite and report.html.\n"
+                 "With the Slurm launcher it submits the trials as a job array and returns (--wait follows it).",
                  options, positional, vars))
     return 0;
   if (!vars.count("sweep")) throw ConfigError("prefopt sweep needs a sweep file, e.g. sweeps/comparison.toml");
@@ -357,6 +424,8 @@ void add_multirun_options(po::options_description& options) {
                                                 "seconds a trial may run; 0: no limit")(
       "max-failures", po::value<std::int64_t>()->default_value(0), "start no more trials after this many failed; 0: never")(
       "extend", po::bool_switch(), "accept trials added to a sweep started before")(
+      "launcher", po::value<std::string>(), "local (the default) or slurm; overrides the sweep file's launcher")(
+      "wait", po::bool_switch(), "with the Slurm launcher: follow the sweep until its trials leave the queue")(
       "dry-run", po::bool_switch(), "list the trials and run nothing");
 }
 

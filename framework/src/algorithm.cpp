@@ -3,16 +3,123 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <nlohmann/json.hpp>
+
 namespace prefopt {
 
 Algorithm::~Algorithm() = default;
 
-void train(AlgorithmContext& context, const std::string& name,
-           const std::function<StepReport(std::int64_t step)>& step) {
+Checkpoints::~Checkpoints() = default;
+
+void TrainingState::add(const std::string& name, std::function<void(torch::serialize::OutputArchive&)> save,
+                        std::function<void(torch::serialize::InputArchive&)> load) {
+  entries_.push_back({name, std::move(save), std::move(load)});
+}
+
+void TrainingState::add(const std::string& name, torch::nn::Module& module) {
+  add(
+      name,
+      [&module, name](torch::serialize::OutputArchive& archive) {
+        torch::serialize::OutputArchive part;
+        module.save(part);
+        archive.write(name, part);
+      },
+      [&module, name](torch::serialize::InputArchive& archive) {
+        torch::serialize::InputArchive part;
+        archive.read(name, part);
+        module.load(part);
+      });
+}
+
+void TrainingState::add(const std::string& name, torch::optim::Optimizer& optimizer) {
+  add(
+      name,
+      [&optimizer, name](torch::serialize::OutputArchive& archive) {
+        torch::serialize::OutputArchive part;
+        optimizer.save(part);
+        archive.write(name, part);
+      },
+      [&optimizer, name](torch::serialize::InputArchive& archive) {
+        torch::serialize::InputArchive part;
+        archive.read(name, part);
+        optimizer.load(part);
+      });
+}
+
+void TrainingState::add(const std::string& name, at::Tensor& tensor) {
+  add(
+      name,
+      [&tensor, name](torch::serialize::OutputArchive& archive) {
+        archive.write(name + ".defined", c10::IValue(tensor.defined()));
+        if (tensor.defined()) archive.write(name, tensor.detach().cpu());
+      },
+      [&tensor, name](torch::serialize::InputArchive& archive) {
+        c10::IValue defined;
+        archive.read(name + ".defined", defined);
+        if (!defined.toBool()) {
+          tensor = at::Tensor();
+          return;
+        }
+        at::Tensor loaded;
+        archive.read(name, loaded);
+        tensor = tensor.defined() ? loaded.to(tensor.device()) : loaded;
+      });
+}
+
+void TrainingState::add(const std::string& name, std::int64_t& value) {
+  add(
+      name, [&value, name](torch::serialize::OutputArchive& archive) { archive.write(name, c10::IValue(value)); },
+      [&value, name](torch::serialize::InputArchive& archive) {
+        c10::IValue loaded;
+        archive.read(name, loaded);
+        value = loaded.toInt();
+      });
+}
+
+void TrainingState::add(const std::string& name, double& value) {
+  add(
+      name, [&value, name](torch::serialize::OutputArchive& archive) { archive.write(name, c10::IValue(value)); },
+      [&value, name](torch::serialize::InputArchive& archive) {
+        c10::IValue loaded;
+        archive.read(name, loaded);
+        value = loaded.toDouble();
+      });
+}
+
+void TrainingState::add(const std::string& name, at::Generator& generator) {
+  add(
+      name, [&generator, name](torch::serialize::OutputArchive& archive) { archive.write(name, generator.get_state()); },
+      [&generator, name](torch::serialize::InputArchive& archive) {
+        at::Tensor loaded;
+        archive.read(name, loaded);
+        generator.set_state(loaded);
+      });
+}
+
+void TrainingState::save(torch::serialize::OutputArchive& archive) const {
+  for (const Entry& entry : entries_) entry.save(archive);
+}
+
+void TrainingState::load(torch::serialize::InputArchive& archive) {
+  for (Entry& entry : entries_) {
+    try {
+      entry.load(archive);
+    } catch (const c10::Error& e) {
+      throw std::runtime_error(fmt::format("the checkpoint lacks '{}' or holds it in another shape: {}", entry.name,
+                                           e.what_without_backtrace()));
+    }
+  }
+}
+
+namespace {
+
+void run_training(AlgorithmContext& context, const std::string& name, TrainingState* state,
+                  const std::function<StepReport(std::int64_t step)>& step) {
   const TrainingBudget& budget = context.budget;
   std::map<std::string, double> sums;
   std::int64_t steps_since_evaluation = 0;
   std::int64_t samples = 0;
+  std::int64_t done = 0;
   const auto evaluate = [&](std::int64_t at_step) {
     Sequences responses = context.policy->sample(context.evaluation_prompts, context.response_length,
                                                  {.temperature = context.temperature}, context.task.eos_token(),
@@ -25,8 +132,36 @@ void train(AlgorithmContext& context, const std::string& name,
     steps_since_evaluation = 0;
   };
 
-  evaluate(0);
-  std::int64_t done = 0;
+  Checkpoints* const checkpoints = context.checkpoints;
+  at::Generator default_generator = at::detail::getDefaultCPUGenerator();  // initializations, dropout
+  if (checkpoints != nullptr && state != nullptr) {
+    state->add("train.policy", *context.policy);
+    state->add("train.step", done);
+    state->add("train.samples", samples);
+    state->add("train.steps_since_evaluation", steps_since_evaluation);
+    state->add(
+        "train.sums",
+        [&](torch::serialize::OutputArchive& archive) { archive.write("train.sums", c10::IValue(nlohmann::json(sums).dump())); },
+        [&](torch::serialize::InputArchive& archive) {
+          c10::IValue text;
+          archive.read("train.sums", text);
+          sums = nlohmann::json::parse(text.toStringRef()).get<std::map<std::string, double>>();
+        });
+    state->add("train.generator", context.generator);
+    state->add("train.evaluation_generator", context.evaluation_generator);
+    state->add("train.default_generator", default_generator);
+  }
+  const auto stop_if_requested = [&] {
+    if (checkpoints == nullptr || !checkpoints->stop_requested()) return;
+    if (state == nullptr)
+      throw Stopped(fmt::format("{}: stopped at step {}; it keeps no checkpoints, so the trial starts over", name, done));
+    checkpoints->save(*state, done);
+    throw Stopped(fmt::format("{}: stopped at step {} of {}; checkpoint saved", name, done, budget.steps));
+  };
+
+  const bool resumed = checkpoints != nullptr && state != nullptr && checkpoints->load(*state);
+  if (!resumed) evaluate(0);
+  stop_if_requested();
   while (done < budget.steps && (budget.samples <= 0 || samples < budget.samples)) {
     const StepReport report = step(++done);
     samples += report.samples;
@@ -34,8 +169,23 @@ void train(AlgorithmContext& context, const std::string& name,
     ++steps_since_evaluation;
     if (context.progress) context.progress(fmt::format("{}: step {}/{}", name, done, budget.steps));
     if (done % budget.eval_every == 0) evaluate(done);
+    stop_if_requested();
+    if (checkpoints != nullptr && state != nullptr && checkpoints->every() > 0 && done % checkpoints->every() == 0)
+      checkpoints->save(*state, done);
   }
   if (steps_since_evaluation > 0) evaluate(done);
+}
+
+}  // namespace
+
+void train(AlgorithmContext& context, const std::string& name, TrainingState& state,
+           const std::function<StepReport(std::int64_t step)>& step) {
+  run_training(context, name, &state, step);
+}
+
+void train(AlgorithmContext& context, const std::string& name,
+           const std::function<StepReport(std::int64_t step)>& step) {
+  run_training(context, name, nullptr, step);
 }
 
 ChosenRejected ChosenRejected::select(const at::Tensor& rows) const {
@@ -116,9 +266,13 @@ void train_on_pairs(AlgorithmContext& context, const std::string& name, const Pa
   };
 
   torch::optim::AdamW optimizer(context.policy->parameters(), torch::optim::AdamWOptions(options.learning_rate));
-  at::Tensor order;
+  at::Tensor order;  // this pass's order of the pairs, from `next` on still to come
   std::int64_t next = n;
-  train(context, name, [&](std::int64_t) {
+  TrainingState state;
+  state.add("pairs.optimizer", optimizer);
+  state.add("pairs.order", order);
+  state.add("pairs.next", next);
+  train(context, name, state, [&](std::int64_t) {
     if (next + batch_size > n) {
       order = torch::randperm(n, context.generator, torch::kLong);
       next = 0;

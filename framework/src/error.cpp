@@ -6,5 +6,6 @@ namespace prefopt {
 Error::~Error() = default;
 ConfigError::~ConfigError() = default;
 PluginError::~PluginError() = default;
+Stopped::~Stopped() = default;
 
 }  // namespace prefopt

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
+#include <deque>
 #include <fstream>
 #include <stdexcept>
 
@@ -16,6 +18,22 @@ void write_atomically(const std::filesystem::path& file, const std::string& text
     if (!out) throw std::runtime_error(fmt::format("cannot write {}", temporary.string()));
   }
   std::filesystem::rename(temporary, file);
+}
+
+std::string last_lines(const std::filesystem::path& file, std::size_t lines) {
+  std::ifstream in(file);
+  std::deque<std::string> tail;
+  for (std::string line; std::getline(in, line);) {
+    tail.push_back(line);
+    if (tail.size() > lines) tail.pop_front();
+  }
+  std::string out;
+  for (const std::string& line : tail) out += (out.empty() ? "" : "\n") + line;
+  return out;
+}
+
+double unix_time() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 }  // namespace prefopt

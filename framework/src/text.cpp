@@ -118,4 +118,10 @@ std::string join(const std::vector<std::string>& items, std::string_view separat
   return out;
 }
 
+std::string trim(std::string_view text) {
+  const auto first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos) return "";
+  return std::string(text.substr(first, text.find_last_not_of(" \t\r\n") - first + 1));
+}
+
 }  // namespace prefopt

@@ -34,6 +34,9 @@ PREFOPT_API std::uint64_t fnv1a(std::string_view text);
 // The offset of the first byte that is not part of well-formed UTF-8, or npos.
 PREFOPT_API std::size_t invalid_utf8_at(std::string_view text);
 
+// `text` without leading and trailing whitespace.
+PREFOPT_API std::string trim(std::string_view text);
+
 PREFOPT_API std::string join(const std::vector<std::string>& items, std::string_view separator);
 
 }  // namespace prefopt

@@ -25,26 +25,7 @@ struct SweepFixture {
   fs::path cache = dir.path() / "cache";
 
   SweepFixture() {
-    std::ofstream(experiment) << R"(defaults = [{task = "synthetic"}, {annotator = "flip"}, {reward_model = "bradley_terry"},
-            {ensemble = "mean"}, "_self_"]
-seed = 0
-[algorithm]
-plugin = "test_trainer"
-abort = false
-sleep_ms = 0
-[policy]
-width = 16
-[sft]
-steps = 10
-corpus_size = 128
-[preferences]
-pairs = 32
-held_out = 16
-[reward_models]
-members = 1
-[eval]
-prompts = 8
-)";
+    std::ofstream(experiment) << test::kTrainerExperiment;
   }
 
   fs::path sweep_file(const std::string& name, const std::string& body) const {
@@ -66,12 +47,6 @@ prompts = 8
 
 json status_of(const fs::path& trial_dir) { return json::parse(test::read_file(trial_dir / "status.json")); }
 
-std::vector<fs::path> trial_dirs(const fs::path& sweep_dir) {
-  std::vector<fs::path> out;
-  const json sweep = json::parse(test::read_file(sweep_dir / "sweep.json"));
-  for (const json& t : sweep["trials"]) out.push_back(sweep_dir / t["name"].get<std::string>());
-  return out;
-}
 
 }  // namespace
 
@@ -81,7 +56,7 @@ TEST_CASE("a crashing trial is recorded and the sweep finishes the others", "[sw
   const auto result = run_cli(f.args(sweep, f.dir.path() / "out"));
   CHECK(result.status == 1);
   CHECK_THAT(result.err, Contains("2 trial(s) failed"));
-  const auto dirs = trial_dirs(f.dir.path() / "out");
+  const auto dirs = test::sweep_trial_dirs(f.dir.path() / "out");
   REQUIRE(dirs.size() == 4);
   CHECK(status_of(dirs[0])["state"] == "finished");
   const json crashed = status_of(dirs[2]);
@@ -107,7 +82,7 @@ TEST_CASE("a crashing trial is recorded and the sweep finishes the others", "[sw
   const auto stopped = run_cli(f.args(sweep, f.dir.path() / "stopped", {"--max-failures", "1"}));
   CHECK(stopped.status == 1);
   CHECK_THAT(stopped.err, Contains("1 trial(s) failed and 1 did not start"));
-  CHECK_FALSE(fs::exists(trial_dirs(f.dir.path() / "stopped")[3] / "status.json"));
+  CHECK_FALSE(fs::exists(test::sweep_trial_dirs(f.dir.path() / "stopped")[3] / "status.json"));
   const std::string html = test::read_file(f.dir.path() / "out" / "report.html");
   CHECK_THAT(html, Contains("<svg") && Contains("Gold reward against √KL") && Contains("<table>"));
   CHECK(html.find("<script") == std::string::npos);
@@ -121,7 +96,7 @@ TEST_CASE("kill -9 of a sweep, then a re-run: only the missing trials run, resul
   const int pid = test::spawn_cli(f.args(sweep, out), f.dir.path() / "first.log");
   // Wait for the first trial to finish, then kill the launcher mid-sweep.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (!(fs::exists(out / "sweep.json") && fs::exists(trial_dirs(out)[0] / "summary.json")) &&
+  while (!(fs::exists(out / "sweep.json") && fs::exists(test::sweep_trial_dirs(out)[0] / "summary.json")) &&
          std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   // A second launcher on the same folder is refused while the first runs.
@@ -131,7 +106,7 @@ TEST_CASE("kill -9 of a sweep, then a re-run: only the missing trials run, resul
   ::kill(pid, SIGKILL);
   CHECK(test::wait_cli(pid) == 128 + SIGKILL);
   std::int64_t done_before = 0;
-  for (const fs::path& d : trial_dirs(out)) done_before += fs::exists(d / "summary.json");
+  for (const fs::path& d : test::sweep_trial_dirs(out)) done_before += fs::exists(d / "summary.json");
   REQUIRE(done_before >= 1);
   REQUIRE(done_before < 4);
 
@@ -141,7 +116,7 @@ TEST_CASE("kill -9 of a sweep, then a re-run: only the missing trials run, resul
   CHECK_THAT(resumed.err, Contains(std::to_string(done_before) + " of 4 trials finished before; kept"));
   const auto clean = run_cli(f.args(sweep, f.dir.path() / "clean"));
   REQUIRE(clean.status == 0);
-  const auto a = trial_dirs(out), b = trial_dirs(f.dir.path() / "clean");
+  const auto a = test::sweep_trial_dirs(out), b = test::sweep_trial_dirs(f.dir.path() / "clean");
   for (std::size_t i = 0; i < a.size(); ++i)
     CHECK(test::read_file(a[i] / "metrics.jsonl") == test::read_file(b[i] / "metrics.jsonl"));
   CHECK(run_cli({"results", out.string(), "--format", "json"}).out ==
@@ -157,7 +132,7 @@ TEST_CASE("a bad value in one trial stops the sweep before anything runs, naming
   CHECK_FALSE(fs::exists(f.dir.path() / "out"));
 }
 
-TEST_CASE("a changed sweep spec is refused; added trials need --extend", "[sweep][e2e]") {
+TEST_CASE("a changed sweep spec is refused, and added trials need --extend", "[sweep][e2e]") {
   SweepFixture f;
   const fs::path out = f.dir.path() / "out";
   REQUIRE(run_cli(f.args(f.sweep_file("s.toml", "seeds = [0]\n"), out)).status == 0);
@@ -191,7 +166,7 @@ TEST_CASE("two sweeps on one node never put more than per-gpu trials on a GPU", 
   CHECK(test::wait_cli(b) == 0);
   std::vector<std::pair<double, double>> intervals;
   for (const char* name : {"a", "b"})
-    for (const fs::path& d : trial_dirs(f.dir.path() / name)) {
+    for (const fs::path& d : test::sweep_trial_dirs(f.dir.path() / name)) {
       const json s = status_of(d);
       CHECK(s["gpu"] == "7");
       CHECK_THAT(test::read_file(d / "output.log"), Contains("run folder"));
@@ -207,7 +182,7 @@ TEST_CASE("a trial over --timeout is stopped and recorded", "[sweep][e2e]") {
   const fs::path sweep = f.sweep_file("s.toml", "[grid]\n\"algorithm.sleep_ms\" = \"60000\"\n");
   const auto result = run_cli(f.args(sweep, f.dir.path() / "out", {"--timeout", "3"}));
   CHECK(result.status == 1);
-  const json s = status_of(trial_dirs(f.dir.path() / "out")[0]);
+  const json s = status_of(test::sweep_trial_dirs(f.dir.path() / "out")[0]);
   CHECK(s["timed_out"] == true);
   CHECK(s["state"] == "failed");
   CHECK(s["seconds"].get<double>() < 30);

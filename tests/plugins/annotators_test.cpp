@@ -34,7 +34,7 @@ Labels label(const Registry& registry, const std::string& name, const ParamMap& 
 
 }  // namespace
 
-TEST_CASE("oracle labels follow the gold reward; ties are a fair coin", "[annotator]") {
+TEST_CASE("oracle labels follow the gold reward, and ties are a fair coin", "[annotator]") {
   const Registry registry = test::load_registry();
   const PairsToLabel pairs = random_pairs(1);
   const Labels labels = label(registry, "oracle", {}, pairs);

@@ -59,7 +59,7 @@ World& world() {
 
 }  // namespace
 
-TEST_CASE("bradley_terry learns gold preferences; label noise costs accuracy", "[reward_model]") {
+TEST_CASE("bradley_terry learns gold preferences, and label noise costs accuracy", "[reward_model]") {
   World& w = world();
   const PreferenceData test = w.pairs(800, "oracle", {}, 10);
   const double clean = w.held_out_accuracy("bradley_terry", w.pairs(2000, "oracle", {}, 11), test);

@@ -51,7 +51,7 @@ TEST_CASE("attributes match a hand computation", "[task][synthetic]") {
   CHECK(attributes[1][2].item<double>() == Approx(-1.0));  // |12 - 6| / 6
 }
 
-TEST_CASE("samples follow the language; the gold reward prefers them to random text", "[task][synthetic]") {
+TEST_CASE("samples follow the language, and the gold reward prefers them to random text", "[task][synthetic]") {
   const Registry registry = test::load_registry();
   const auto task = registry.create<Task>("synthetic");
   at::Generator generator = seeded(1);

@@ -11,7 +11,7 @@
 using namespace prefopt;
 namespace fs = std::filesystem;
 
-TEST_CASE("each broken library is one load problem; the healthy plugins still load", "[registry][broken]") {
+TEST_CASE("each broken library is one load problem, and the healthy plugins still load", "[registry][broken]") {
   test::TempDir scratch;
   for (const test::BrokenCase& broken : test::broken_cases(scratch.path())) {
     DYNAMIC_SECTION(broken.name) {

@@ -21,7 +21,7 @@ ParamValue accepted(const ParamSpec& spec, const ParamValue& value) {
 }
 }  // namespace
 
-TEST_CASE("ints widen to floats; nothing else is coerced", "[params]") {
+TEST_CASE("ints widen to floats, and nothing else is coerced", "[params]") {
   const ParamSpec beta = ParamSpec::real("beta", 0.1, "");
   CHECK(std::get<double>(accepted(beta, std::int64_t{2})) == 2.0);
   CHECK(rejection(beta, std::string("0.1")) == "expected float, got string \"0.1\"");

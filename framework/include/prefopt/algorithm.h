@@ -5,6 +5,7 @@
 #pragma once
 
 #include <torch/optim/optimizer.h>
+#include <torch/serialize/archive.h>
 
 #include <functional>
 #include <map>
@@ -31,6 +32,46 @@ struct TrainingBudget {
   std::int64_t eval_every = 50;  // evaluate every this many steps, and after the last one
 };
 
+// What a trainer keeps from one step to the next besides the policy: its optimizers, other
+// models, counters, random generators. Registered with `train`, it goes into the trial's
+// checkpoints and comes back on resume, so a stopped trial continues exactly where it stopped
+// and ends with the metrics of an uninterrupted run. Holds references: everything registered
+// must outlive the `train` call.
+class PREFOPT_API TrainingState {
+ public:
+  void add(const std::string& name, torch::nn::Module& module);
+  void add(const std::string& name, torch::optim::Optimizer& optimizer);
+  void add(const std::string& name, at::Tensor& tensor);  // may be undefined
+  void add(const std::string& name, std::int64_t& value);
+  void add(const std::string& name, double& value);
+  void add(const std::string& name, at::Generator& generator);
+  // Anything else, through its own save and load.
+  void add(const std::string& name, std::function<void(torch::serialize::OutputArchive&)> save,
+           std::function<void(torch::serialize::InputArchive&)> load);
+
+  void save(torch::serialize::OutputArchive& archive) const;
+  void load(torch::serialize::InputArchive& archive);  // throws when an entry is missing
+
+ private:
+  struct Entry {
+    std::string name;
+    std::function<void(torch::serialize::OutputArchive&)> save;
+    std::function<void(torch::serialize::InputArchive&)> load;
+  };
+  std::vector<Entry> entries_;
+};
+
+// Where a trial's checkpoints go, given by the pipeline to `train`.
+class PREFOPT_API Checkpoints {
+ public:
+  virtual ~Checkpoints();
+  virtual std::int64_t every() const = 0;   // steps between periodic checkpoints; 0: none
+  virtual bool stop_requested() const = 0;  // a signal asked the trial to save and stop
+  // Loads the last checkpoint into `state`; false when there is none.
+  virtual bool load(TrainingState& state) = 0;
+  virtual void save(const TrainingState& state, std::int64_t step) = 0;
+};
+
 struct AlgorithmContext {
   Policy policy;                 // starts as a copy of the SFT policy; trainable
   Policy reference;              // the frozen SFT policy
@@ -45,6 +86,7 @@ struct AlgorithmContext {
   at::Generator& evaluation_generator;  // for the responses handed to `evaluate`
   std::function<void(const EvaluationPoint&)> evaluate;  // the shared evaluation: call as you go
   std::function<void(const std::string&)> progress;      // a status line ("dpo: step 12/200")
+  Checkpoints* checkpoints = nullptr;                    // null: the trial keeps no checkpoints
 };
 
 // What one training step reports to `train`.
@@ -57,6 +99,16 @@ struct StepReport {
 // `step(2)`, ... until the budget's steps or samples are spent, and evaluates the policy's
 // samples every `eval_every` steps and after the last step, with the diagnostics' means since the
 // previous evaluation.
+//
+// With context.checkpoints, it saves `state` (to which it adds the policy, its own counters and
+// the random generators) every `every()` steps, and when a stop is requested saves it and throws
+// Stopped; it first resumes from the last checkpoint when there is one. `state` must hold
+// everything `step` carries over from one call to the next.
+PREFOPT_API void train(AlgorithmContext& context, const std::string& name, TrainingState& state,
+                       const std::function<StepReport(std::int64_t step)>& step);
+
+// The same for a trainer that declares no state: it is never checkpointed, and a trial stopped
+// during it starts over.
 PREFOPT_API void train(AlgorithmContext& context, const std::string& name,
                        const std::function<StepReport(std::int64_t step)>& step);
 
@@ -107,7 +159,7 @@ PREFOPT_API PairTrainingOptions pair_training_options(const Params& params, bool
 using PairLoss = std::function<at::Tensor(const PairBatch&, std::map<std::string, double>& diagnostics)>;
 
 // Trains context.policy on shuffled minibatches of the kept preference pairs (reshuffled every
-// pass) within context.budget, through `train`. Reports "loss" and "grad_norm".
+// pass) within context.budget, through `train`, checkpointed. Reports "loss" and "grad_norm".
 PREFOPT_API void train_on_pairs(AlgorithmContext& context, const std::string& name, const PairTrainingOptions& options,
                                 const PairLoss& loss);
 

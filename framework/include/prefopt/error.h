@@ -1,7 +1,8 @@
 // Errors that end an operation. Each carries the process exit status the CLI reports for it.
 //
 // Exit statuses (documented in the README and `prefopt --help`):
-//   0 success, 1 a run failed, 2 usage or configuration error, 3 plugin error.
+//   0 success, 1 a run failed, 2 usage or configuration error, 3 plugin error,
+//   75 stopped by a signal after saving a checkpoint (run it again to continue).
 #pragma once
 
 #include <stdexcept>
@@ -11,7 +12,7 @@
 
 namespace prefopt {
 
-enum class ExitCode : int { success = 0, run_failed = 1, usage = 2, plugin = 3 };
+enum class ExitCode : int { success = 0, run_failed = 1, usage = 2, plugin = 3, stopped = 75 };
 
 class PREFOPT_API Error : public std::runtime_error {
  public:
@@ -36,6 +37,14 @@ class PREFOPT_API PluginError : public Error {
  public:
   explicit PluginError(const std::string& message) : Error(ExitCode::plugin, message) {}
   ~PluginError() override;
+};
+
+// A trial stopped on request (SIGTERM, SIGUSR1: preemption, a time limit, a launcher shutting
+// down) after saving a checkpoint it continues from. Plugins let it pass.
+class PREFOPT_API Stopped : public Error {
+ public:
+  explicit Stopped(const std::string& message) : Error(ExitCode::stopped, message) {}
+  ~Stopped() override;
 };
 
 }  // namespace prefopt

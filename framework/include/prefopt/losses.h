@@ -91,6 +91,7 @@ class PREFOPT_API KlController {
   KlController(double coefficient, double target, double horizon)
       : coefficient_(coefficient), target_(target), horizon_(horizon) {}
   double coefficient() const { return coefficient_; }
+  void set_coefficient(double coefficient) { coefficient_ = coefficient; }  // a checkpoint's
   void update(double kl, std::int64_t samples);
 
  private:

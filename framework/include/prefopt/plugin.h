@@ -78,6 +78,8 @@ class PREFOPT_API Plugin {
       return call();
     } catch (const PluginError&) {
       throw;
+    } catch (const Stopped&) {
+      throw;
     } catch (const std::exception& e) {
       throw_plugin_failure(e.what());
     } catch (...) {

@@ -8,6 +8,7 @@
 
 #include "config/validate.h"
 #include "files.h"
+#include "pipeline/checkpoint.h"
 #include "pipeline/sft.h"
 #include "pipeline/stage_cache.h"
 #include "prefopt/algorithm.h"
@@ -40,7 +41,9 @@ const std::vector<std::pair<std::string, std::vector<ParamSpec>>>& pipeline_sect
       {"train",
        {ParamSpec::integer("steps", 200, "updates at most: a batch of pairs, or one rollout, each").min(0),
         ParamSpec::integer("samples", 0, "responses sampled, or pairs read, at most; 0: no limit").min(0),
-        ParamSpec::integer("eval_every", 50, "evaluate every this many steps, and after the last").min(1)}},
+        ParamSpec::integer("eval_every", 50, "evaluate every this many steps, and after the last").min(1),
+        ParamSpec::integer("checkpoint_every", 0, "save a checkpoint every this many steps; 0: at every evaluation")
+            .min(0)}},
       {"eval",
        {ParamSpec::integer("prompts", 256, "held-out prompts per evaluation").min(1),
         ParamSpec::real("temperature", 1.0, "sampling temperature of every policy").min(1e-6)}},
@@ -239,6 +242,16 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
 
   TrialResult result;
   std::ofstream metrics(options.run_dir / "metrics.jsonl");
+  const std::int64_t checkpoint_every = train_params.get<std::int64_t>("checkpoint_every");
+  const fs::path checkpoint_dir = options.run_dir / "checkpoint";
+  FileCheckpoints checkpoints(
+      checkpoint_dir, checkpoint_every > 0 ? checkpoint_every : train_params.get<std::int64_t>("eval_every"),
+      options.stop_requested, result.rows,
+      [&] {
+        for (const json& row : result.rows) metrics << row.dump() << "\n";
+        metrics << std::flush;
+      },
+      log);
   Policy policy = copy_policy(sft);
   at::Generator training_generator = seeded(static_cast<std::uint64_t>(seed) * 1000 + 4);
   torch::manual_seed(static_cast<std::uint64_t>(seed) * 1000 + 4);  // initializations inside the algorithm
@@ -292,7 +305,8 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
       },
       [&](const std::string& status) {
         if (options.progress) options.progress(status);
-      }};
+      },
+      options.checkpoints ? &checkpoints : nullptr};
   log(fmt::format("algorithm: {}", algorithm->display_name()));
   algorithm->run(context);
   if (result.rows.empty()) throw std::runtime_error(fmt::format("{} produced no evaluation", algorithm->display_name()));
@@ -307,6 +321,7 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
                     {"stages", stages},
                     {"seed", seed}};
   write_json(options.run_dir / "summary.json", result.summary);
+  fs::remove_all(checkpoint_dir);
   return result;
 }
 

@@ -4,7 +4,9 @@
 //        ─► reward models (members) ─► ensemble ─► algorithm ─► shared evaluation
 //
 // Stages come from the stage cache when another trial already computed them. The run folder
-// receives metrics.jsonl (one row per evaluation) and summary.json.
+// receives metrics.jsonl (one row per evaluation) and summary.json, and while the algorithm
+// trains, checkpoint/ (see pipeline/checkpoint.h): a trial run again into the same folder
+// continues from it, with the results of an uninterrupted run. It is removed once the trial ends.
 #pragma once
 
 #include <filesystem>
@@ -21,6 +23,8 @@ struct TrialOptions {
   std::filesystem::path cache_dir;  // the stage cache
   std::function<void(const std::string&)> log;       // one line per event, for the run log too
   std::function<void(const std::string&)> progress;  // a transient status inside a long stage
+  bool checkpoints = true;                           // keep run_dir/checkpoint/ while training
+  std::function<bool()> stop_requested;              // polled between steps: save and throw Stopped
 };
 
 struct TrialResult {
@@ -29,7 +33,7 @@ struct TrialResult {
 };
 
 // The schemas of the pipeline's own sections ([policy], [sft], [preferences], [reward_models],
-// [eval]), checked like plugin parameters.
+// [train], [eval]), checked like plugin parameters.
 PREFOPT_API const std::vector<std::pair<std::string, std::vector<ParamSpec>>>& pipeline_sections();
 
 PREFOPT_API TrialResult run_trial(const config::Node& config, const Registry& registry, const TrialOptions& options);

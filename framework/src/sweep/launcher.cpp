@@ -60,16 +60,6 @@ std::string duration(double seconds) {
   return s >= 3600 ? fmt::format("{}h{:02}m", s / 3600, s / 60 % 60) : fmt::format("{}m{:02}s", s / 60, s % 60);
 }
 
-std::string log_tail(const fs::path& file, std::size_t lines) {
-  std::ifstream in(file);
-  std::deque<std::string> tail;
-  for (std::string line; std::getline(in, line);) {
-    tail.push_back(line);
-    if (tail.size() > lines) tail.pop_front();
-  }
-  return join(std::vector<std::string>(tail.begin(), tail.end()), "\n");
-}
-
 // An exclusive lock on one of the GPUs' slot files, or -1 when all are taken. Slot 0 of every
 // GPU is tried before slot 1, so trials spread over the GPUs.
 int acquire_slot(const LaunchOptions& options, std::string& gpu) {
@@ -86,10 +76,6 @@ int acquire_slot(const LaunchOptions& options, std::string& gpu) {
       ::close(fd);
     }
   return -1;
-}
-
-double epoch_seconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 struct Running {
@@ -139,7 +125,7 @@ pid_t start_child(const std::vector<std::string>& args, const std::vector<std::s
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a trial never outlives its launcher
   if (::getppid() != parent) ::_exit(127);
   ::setpgid(0, 0);  // its own group: a terminal's Ctrl-C reaches the launcher, which stops it
-  const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   const int in = ::open("/dev/null", O_RDONLY);
   if (out < 0 || in < 0) ::_exit(126);
   ::dup2(in, 0);
@@ -243,14 +229,10 @@ LaunchResult launch(const fs::path& sweep_dir, const std::vector<TrialSpec>& tri
       queue.pop_front();
       const TrialSpec& trial = trials[index];
       const fs::path dir = sweep_dir / trial.name;
-      fs::remove_all(dir);  // an interrupted or failed attempt
       fs::create_directories(dir);
-      std::vector<std::string> args = {options.executable.string(), "run", options.experiment.string()};
-      args.insert(args.end(), trial.overrides.begin(), trial.overrides.end());
-      args.insert(args.end(), {"--out", dir.string()});
-      args.insert(args.end(), options.run_arguments.begin(), options.run_arguments.end());
+      const std::vector<std::string> args = {options.executable.string(), "trial", sweep_dir.string(), std::to_string(index)};
       const pid_t pid = start_child(args, trial_environment(gpu, threads), dir / "output.log");
-      running.push_back({index, pid, Clock::now(), epoch_seconds(), slot, gpu, std::nullopt, false});
+      running.push_back({index, pid, Clock::now(), unix_time(), slot, gpu, std::nullopt, false});
       log(fmt::format("started {}{}", join(trial.swept, " "), gpu.empty() ? "" : " on GPU " + gpu));
     }
 
@@ -264,18 +246,21 @@ LaunchResult launch(const fs::path& sweep_dir, const std::vector<TrialSpec>& tri
       const bool exited = WIFEXITED(wait_status);
       const int exit_status = exited ? WEXITSTATUS(wait_status) : 128 + WTERMSIG(wait_status);
       const bool finished = exited && exit_status == 0 && trial_finished(dir);
-      json status = {{"name", trial.name},
-                     {"overrides", trial.overrides},
-                     {"state", finished ? "finished" : result.interrupted ? "interrupted" : "failed"},
-                     {"exit_status", exit_status},
-                     {"signal", exited ? json(nullptr) : json(strsignal(WTERMSIG(wait_status)))},
-                     {"timed_out", it->timed_out},
-                     {"seconds", seconds},
-                     {"started_at", it->started_at},
-                     {"ended_at", epoch_seconds()},
-                     {"gpu", it->gpu.empty() ? json(nullptr) : json(it->gpu)},
-                     {"threads", threads}};
-      if (!finished) status["log_tail"] = log_tail(dir / "output.log", 20);
+      // The trial wrote its status.json unless it was killed first; a timeout is the launcher's to say.
+      json status;
+      if (std::ifstream in(dir / "status.json"); in) status = json::parse(in, nullptr, /*allow_exceptions=*/false);
+      if (!status.is_object() || status.value("state", "") == "running" || status.value("pid", 0) != pid) {
+        status = {{"name", trial.name},
+                  {"overrides", trial.overrides},
+                  {"state", "failed"},
+                  {"exit_status", exit_status},
+                  {"signal", exited ? json(nullptr) : json(strsignal(WTERMSIG(wait_status)))},
+                  {"seconds", seconds},
+                  {"started_at", it->started_at},
+                  {"ended_at", unix_time()},
+                  {"log_tail", last_lines(dir / "output.log", 20)}};
+      }
+      if (it->timed_out) status["timed_out"] = true;
       write_atomically(dir / "status.json", status.dump(2) + "\n");
       if (it->slot_fd >= 0) ::close(it->slot_fd);
       ++completed_now;

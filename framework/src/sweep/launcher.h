@@ -1,10 +1,13 @@
-// The local launcher: runs a sweep's trials as child `prefopt run` processes on this node.
+// The local launcher: runs a sweep's trials as child `prefopt trial SWEEP_DIR INDEX` processes on
+// this node.
 //
 // Every trial is its own process (a crash, an out-of-memory kill or a stuck CUDA context takes
-// down one trial), with its output in SWEEP_DIR/<trial>/output.log and, when it ends, a
-// status.json written atomically. A trial is finished when its summary.json exists (the run
-// writes it last, atomically), so killing the launcher at any moment loses nothing that
-// finished: running the sweep again runs only the others. Children die with the launcher
+// down one trial), with its output in SWEEP_DIR/<trial>/output.log and a status.json the trial
+// writes (the launcher writes it for a trial killed before it could). A trial is finished when
+// its summary.json exists (the run writes it last, atomically), so killing the launcher at any
+// moment loses nothing that finished: running the sweep again runs only the others, and a trial
+// stopped with a checkpoint continues from it. On SIGINT/SIGTERM the launcher sends its trials
+// SIGTERM (they checkpoint and stop) and SIGKILL 10 s later. Children die with the launcher
 // (PR_SET_PDEATHSIG), so a re-run never races an orphan.
 //
 // GPU slots: each trial on a GPU holds an exclusive flock on one of K slot files per GPU in a
@@ -25,8 +28,6 @@ namespace prefopt::sweep {
 
 struct LaunchOptions {
   std::filesystem::path executable = std::filesystem::read_symlink("/proc/self/exe");  // the prefopt binary
-  std::filesystem::path experiment;
-  std::vector<std::string> run_arguments;  // passed to every `prefopt run` (--cache, --config-dir, ...)
   std::int64_t jobs = 1;                   // trials at once
   std::vector<std::string> gpus;           // CUDA device ids; empty: no GPU slots
   std::int64_t per_gpu = 1;                // trials per GPU at once, node-wide
@@ -46,7 +47,8 @@ struct LaunchResult {
   bool interrupted = false;      // SIGINT or SIGTERM: running trials were stopped
 };
 
-// Runs every trial of `trials` not finished yet into sweep_dir/<name>/.
+// Runs every trial of `trials` (the sweep.json of sweep_dir, in its order) not finished yet into
+// sweep_dir/<name>/.
 PREFOPT_API LaunchResult launch(const std::filesystem::path& sweep_dir, const std::vector<TrialSpec>& trials,
                                 const LaunchOptions& options);
 

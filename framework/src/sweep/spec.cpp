@@ -104,7 +104,8 @@ SweepSpec load_sweep_file(const fs::path& file) {
   if (!fs::is_regular_file(file, error)) throw ConfigError(fmt::format("sweep file '{}' does not exist", file.string()));
   const Node root = config::load_toml_file(file.string());
   SweepSpec spec;
-  static const std::vector<std::string> known = {"experiment", "overrides", "seeds", "grid", "random", "per_option"};
+  static const std::vector<std::string> known = {"experiment", "overrides", "seeds",   "grid",
+                                                 "random",     "per_option", "launcher"};
   bool has_experiment = false;
   for (const auto& [key, value] : root.table()) {
     if (key == "experiment") {
@@ -141,6 +142,27 @@ SweepSpec load_sweep_file(const fs::path& file) {
         for (const auto& [option, grid] : options.table())
           spec.per_option.push_back({{group, option}, key_values(grid, "per_option." + group + "." + option)});
       }
+    } else if (key == "launcher") {
+      if (value.is_string()) {
+        spec.launcher = std::get<std::string>(value.value);
+      } else if (value.is_table()) {
+        for (const auto& [launcher_key, launcher_value] : value.table()) {
+          if (launcher_key == "name" && launcher_value.is_string())
+            spec.launcher = std::get<std::string>(launcher_value.value);
+          else if (launcher_key == "name")
+            fail(launcher_value, "launcher.name must be \"local\" or \"slurm\"");
+          else if (launcher_key == "slurm")
+            spec.slurm = launcher_value;
+          else
+            fail(launcher_value, fmt::format("unknown key launcher.{}{} (known: name, slurm)", launcher_key,
+                                             did_you_mean(launcher_key, {"name", "slurm"})));
+        }
+      } else {
+        fail(value, "launcher must be \"local\" or \"slurm\", or a table [launcher] with name and [launcher.slurm]");
+      }
+      if (spec.launcher != "local" && spec.launcher != "slurm")
+        fail(value, fmt::format("unknown launcher '{}'{}; prefopt has local and slurm", spec.launcher,
+                                did_you_mean(spec.launcher, {"local", "slurm"})));
     } else {
       fail(value, fmt::format("unknown key '{}' in a sweep file{} (known: {})", key, did_you_mean(key, known),
                               join(known, ", ")));

@@ -14,6 +14,10 @@
 //   "algorithm.learning_rate" = "tag(log, interval(1e-4, 1e-2))"
 //   [per_option.algorithm.dpo]                       # only trials that compose algorithm=dpo
 //   "algorithm.beta" = "0.05,0.1,0.5"
+//   [launcher]                                       # or launcher = "slurm"
+//   name = "slurm"                                   # "local" (the default) or "slurm"
+//   [launcher.slurm]                                 # see sweep/slurm.h
+//   partition = "gpu"
 //
 // Values use the command line's sweep syntax (a,b / choice() / range() / interval() / glob()).
 // Each trial is a list of concrete overrides; its name is the swept ones, readable, plus a
@@ -22,6 +26,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -41,6 +46,8 @@ struct SweepSpec {
   std::uint64_t random_seed = 0;
   KeyValues random;
   std::vector<std::pair<std::pair<std::string, std::string>, KeyValues>> per_option;  // (group, option) -> grid
+  std::string launcher = "local";     // "local" or "slurm"
+  std::optional<config::Node> slurm;  // the [launcher.slurm] table, checked by sweep::slurm_options
 };
 
 // Reads a sweep file. Throws ConfigError naming file:line for unknown keys (with a did-you-mean)

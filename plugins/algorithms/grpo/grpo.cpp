@@ -21,7 +21,9 @@ class Grpo final : public Algorithm {
  protected:
   void do_run(AlgorithmContext& context) const override {
     torch::optim::AdamW optimizer(context.policy->parameters(), torch::optim::AdamWOptions(learning_rate_));
-    train(context, "grpo", [&](std::int64_t) {
+    TrainingState state;
+    state.add("grpo.optimizer", optimizer);
+    train(context, "grpo", state, [&](std::int64_t) {
       const Rollout rollout = roll_out(context, rollout_);
       const std::int64_t n = rollout.samples.responses.size(0);
       StepReport report{.samples = n, .diagnostics = {}};

@@ -62,8 +62,15 @@ class Ppo final : public Algorithm {
     torch::optim::AdamW policy_optimizer(context.policy->parameters(), torch::optim::AdamWOptions(learning_rate_));
     torch::optim::AdamW critic_optimizer(critic->parameters(), torch::optim::AdamWOptions(critic_learning_rate_));
     losses::KlController kl_controller(kl_coef_, kl_target_, kl_horizon_);
+    double kl_coefficient = kl_controller.coefficient();  // carried through checkpoints
+    TrainingState state;
+    state.add("ppo.critic", *critic);
+    state.add("ppo.policy_optimizer", policy_optimizer);
+    state.add("ppo.critic_optimizer", critic_optimizer);
+    state.add("ppo.kl_coefficient", kl_coefficient);
 
-    train(context, "ppo", [&](std::int64_t) {
+    train(context, "ppo", state, [&](std::int64_t) {
+      kl_controller.set_coefficient(kl_coefficient);
       const Rollout rollout = roll_out(context, rollout_);
       const std::int64_t n = rollout.samples.responses.size(0);
       const at::Tensor& mask = rollout.mask;
@@ -91,6 +98,7 @@ class Ppo final : public Algorithm {
         diagnostics["kl_coef"] = kl_controller.coefficient();
         diagnostics["no_eos_fraction"] = 1.0 - rollout.has_eos.to(torch::kDouble).mean().item<double>();
         kl_controller.update(sequence_kl, n);
+        kl_coefficient = kl_controller.coefficient();
       }
 
       const std::int64_t size = n / minibatches_;

@@ -1,0 +1,37 @@
+// A trial's checkpoints: RUN_DIR/checkpoint/state.pt holds the trainer's state (see
+// TrainingState) and the evaluation rows so far, replaced atomically, so a trial killed at any
+// moment continues from its last complete checkpoint. checkpoint.json beside it says the step.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "prefopt/algorithm.h"
+
+namespace prefopt {
+
+class FileCheckpoints final : public Checkpoints {
+ public:
+  // `rows` are the trial's evaluation rows: saved with each checkpoint, replaced on load, after
+  // which `restored` is called (to rewrite metrics.jsonl).
+  FileCheckpoints(std::filesystem::path dir, std::int64_t every, std::function<bool()> stop_requested,
+                  std::vector<nlohmann::json>& rows, std::function<void()> restored,
+                  std::function<void(const std::string&)> log);
+
+  std::int64_t every() const override { return every_; }
+  bool stop_requested() const override { return stop_requested_ && stop_requested_(); }
+  bool load(TrainingState& state) override;
+  void save(const TrainingState& state, std::int64_t step) override;
+
+ private:
+  std::filesystem::path dir_;
+  std::int64_t every_;
+  std::function<bool()> stop_requested_;
+  std::vector<nlohmann::json>& rows_;
+  std::function<void()> restored_;
+  std::function<void(const std::string&)> log_;
+};
+
+}  // namespace prefopt

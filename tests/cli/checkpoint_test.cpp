@@ -1,0 +1,135 @@
+// Trial checkpoints: a run stopped by a signal continues from its checkpoint (`--continue`) and
+// ends with exactly the metrics of an uninterrupted run, for each kind of trainer (PPO with its
+// critic and KL controller, DPO with its pass over the pairs, GRPO); a stopped local sweep
+// continues its trials the same way.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <fmt/format.h>
+
+#include <csignal>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include "support.h"
+
+using namespace prefopt;
+using Catch::Contains;
+using nlohmann::json;
+using test::run_cli;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kExperiment = (fs::path(PREFOPT_SOURCE_DIR) / "experiments/comparison.toml").string();
+const std::vector<std::string> kSmall = {
+    "policy.width=32",         "sft.steps=100",          "sft.corpus_size=1024", "preferences.pairs=400",
+    "preferences.held_out=50", "reward_models.members=1", "eval.prompts=64",      "train.steps=60",
+    "train.eval_every=10",     "train.checkpoint_every=2"};
+// Each trainer's own size key: pairs per batch, or prompts per rollout.
+const std::map<std::string, std::string> kAlgorithmSize = {
+    {"dpo", "algorithm.batch_size=16"}, {"ppo", "algorithm.prompts=16"}, {"grpo", "algorithm.prompts=8"}};
+
+const fs::path& shared_cache() {
+  static const test::TempDir dir;
+  return dir.path();
+}
+
+std::vector<std::string> run_args(const fs::path& out, const std::string& algorithm, std::vector<std::string> extra = {}) {
+  std::vector<std::string> args = {"run", kExperiment, "algorithm=" + algorithm, "--out", out.string(), "--cache",
+                                   shared_cache().string()};
+  args.insert(args.end(), kSmall.begin(), kSmall.end());
+  args.push_back(kAlgorithmSize.at(algorithm));
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+}  // namespace
+
+TEST_CASE("a run stopped by SIGTERM continues from its checkpoint to the metrics of an uninterrupted run",
+          "[checkpoint][e2e]") {
+  const test::TempDir dir;
+  for (const std::string algorithm : {"dpo", "ppo", "grpo"}) {
+    INFO(algorithm);
+    const fs::path whole = dir.path() / (algorithm + "-whole"), stopped = dir.path() / (algorithm + "-stopped");
+    const auto uninterrupted = run_cli(run_args(whole, algorithm));
+    INFO(uninterrupted.err);
+    REQUIRE(uninterrupted.status == 0);
+    CHECK_FALSE(fs::exists(whole / "checkpoint"));  // removed once the trial ends
+
+    const int pid = test::spawn_cli(run_args(stopped, algorithm), dir.path() / (algorithm + ".log"));
+    REQUIRE(test::wait_for_file(stopped / "checkpoint" / "checkpoint.json", 120));
+    ::kill(pid, SIGTERM);
+    REQUIRE(test::wait_cli(pid) == 75);
+    const std::string log = test::read_file(dir.path() / (algorithm + ".log"));
+    CHECK_THAT(log, Contains("checkpoint saved") && Contains("--continue"));
+    const json checkpoint = json::parse(test::read_file(stopped / "checkpoint" / "checkpoint.json"));
+    CHECK(checkpoint["step"].get<int>() >= 2);
+    CHECK(checkpoint["step"].get<int>() < 60);
+    CHECK_FALSE(fs::exists(stopped / "summary.json"));
+
+    const auto continued = run_cli(run_args(stopped, algorithm, {"--continue"}));
+    INFO(continued.err);
+    REQUIRE(continued.status == 0);
+    const std::string run_log = test::read_file(stopped / "run.log");
+    CHECK_THAT(run_log, Contains(fmt::format("resumed from the checkpoint at step {}", checkpoint["step"].get<int>())));
+    CHECK_THAT(run_log, Contains("sft: reused"));  // the stage cache is not redone
+    CHECK(test::read_file(stopped / "metrics.jsonl") == test::read_file(whole / "metrics.jsonl"));
+    CHECK(json::parse(test::read_file(stopped / "summary.json"))["final"] ==
+          json::parse(test::read_file(whole / "summary.json"))["final"]);
+    CHECK_FALSE(fs::exists(stopped / "checkpoint"));
+  }
+}
+
+TEST_CASE("run --continue needs the same configuration, and leaves a finished run as it is", "[checkpoint]") {
+  const test::TempDir dir;
+  const fs::path out = dir.path() / "run";
+  REQUIRE(run_cli(run_args(out, "dpo", {"train.steps=2"})).status == 0);
+  const std::string metrics = test::read_file(out / "metrics.jsonl");
+  const auto again = run_cli(run_args(out, "dpo", {"train.steps=2", "--continue"}));
+  CHECK(again.status == 0);
+  CHECK_THAT(again.err, Contains("finished already"));
+  CHECK(test::read_file(out / "metrics.jsonl") == metrics);
+
+  fs::remove(out / "summary.json");
+  const auto other = run_cli(run_args(out, "dpo", {"train.steps=3", "--continue"}));
+  CHECK(other.status == 2);
+  CHECK_THAT(other.err, Contains("holds a run of another configuration"));
+  const auto no_out = run_cli({"run", kExperiment, "--continue"});
+  CHECK(no_out.status == 2);
+  CHECK_THAT(no_out.err, Contains("--continue needs the run folder"));
+  const auto plain = run_cli(run_args(out, "dpo", {"train.steps=2"}));
+  CHECK(plain.status == 2);
+  CHECK_THAT(plain.err, Contains("holds a run already"));
+}
+
+TEST_CASE("an interrupted local sweep continues its stopped trials from their checkpoints", "[checkpoint][sweep][e2e]") {
+  const test::TempDir dir;
+  const fs::path sweep = dir.path() / "s.toml", out = dir.path() / "out";
+  std::string overrides;
+  for (const std::string& o : kSmall) overrides += "\"" + o + "\", ";
+  std::ofstream(sweep) << "experiment = \"" << kExperiment << "\"\noverrides = [" << overrides
+                       << "\"algorithm=dpo\", \"" << kAlgorithmSize.at("dpo") << "\"]\nseeds = [0, 1]\n";
+  const std::vector<std::string> args = {"sweep", sweep.string(), "--out", out.string(), "--cache", shared_cache().string()};
+  const int pid = test::spawn_cli(args, dir.path() / "first.log");
+  REQUIRE(test::wait_for_file(out / "sweep.json", 60));
+  const json plan = json::parse(test::read_file(out / "sweep.json"));
+  const fs::path first = out / plan["trials"][0]["name"].get<std::string>();
+  REQUIRE(test::wait_for_file(first / "checkpoint" / "checkpoint.json", 120));
+  ::kill(pid, SIGTERM);
+  CHECK(test::wait_cli(pid) == 130);
+  const json status = json::parse(test::read_file(first / "status.json"));
+  CHECK(status["state"] == "stopped");
+  CHECK(status["exit_status"] == 75);
+  const auto listed = run_cli({"status", out.string()});
+  CHECK(listed.status == 0);
+  CHECK_THAT(listed.out, Contains("1 stopped") && Contains("checkpoint at step"));
+
+  const auto resumed = run_cli(args);
+  INFO(resumed.err);
+  REQUIRE(resumed.status == 0);
+  CHECK_THAT(test::read_file(first / "output.log"), Contains("(attempt 2)") && Contains("resumed from the checkpoint"));
+  CHECK(json::parse(test::read_file(first / "status.json"))["attempt"] == 2);
+  CHECK_THAT(run_cli({"status", out.string()}).out, Contains("2 trials: 2 finished"));
+}
