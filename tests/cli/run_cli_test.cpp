@@ -59,6 +59,8 @@ TEST_CASE("prefopt run goes from nothing to evaluated metrics in a fresh run fol
   const json summary = json::parse(test::read_file(first / "summary.json"));
   CHECK(summary["stages"]["sft"]["reused"] == false);
   CHECK(summary["stages"]["reward_models"]["held_out_accuracy"].size() == 2);
+  CHECK(summary["threads"]["intra_op"] == 1);  // the thread policy, logged with its reason
+  CHECK_THAT(test::read_file(first / "run.log"), Contains("threads: OpenBLAS") && Contains("libtorch intra-op 1"));
 
   SECTION("a trial that differs only in the algorithm reuses every stage") {
     const auto second = run(dir.path() / "second", cache, {"+note=$\\{not.a.key\\}", "algorithm.n=[1,4,16]"});

@@ -11,6 +11,7 @@
 #include "pipeline/checkpoint.h"
 #include "pipeline/sft.h"
 #include "pipeline/stage_cache.h"
+#include "threads.h"
 #include "prefopt/algorithm.h"
 #include "prefopt/ensemble.h"
 
@@ -47,6 +48,11 @@ const std::vector<std::pair<std::string, std::vector<ParamSpec>>>& pipeline_sect
       {"eval",
        {ParamSpec::integer("prompts", 256, "held-out prompts per evaluation").min(1),
         ParamSpec::real("temperature", 1.0, "sampling temperature of every policy").min(1e-6)}},
+      {"runtime",
+       {ParamSpec::integer("threads", 0,
+                           "OpenBLAS threads of the trial (libtorch's intra-op pool gets one); 0: the trial's share of "
+                           "the cores")
+            .min(0)}},
   };
   return sections;
 }
@@ -110,6 +116,9 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
   const Params rm_params = section_values(config, "reward_models");
   const Params train_params = section_values(config, "train");
   const Params eval_params = section_values(config, "eval");
+  const ThreadPlan threads = plan_threads(section_values(config, "runtime").get<std::int64_t>("threads"));
+  apply_threads(threads);
+  log(fmt::format("threads: OpenBLAS {}, libtorch intra-op {}: {}", threads.blas, threads.intra_op, threads.reason));
   const double temperature = eval_params.get<double>("temperature");
 
   const auto task = create_plugin<Task>(registry, config);
@@ -319,6 +328,7 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
                     {"best_gold", *best},
                     {"reference_gold", reference_gold.mean().item<double>()},
                     {"stages", stages},
+                    {"threads", {{"blas", threads.blas}, {"intra_op", threads.intra_op}}},
                     {"seed", seed}};
   write_json(options.run_dir / "summary.json", result.summary);
   fs::remove_all(checkpoint_dir);

@@ -33,7 +33,7 @@ struct TrialResult {
 };
 
 // The schemas of the pipeline's own sections ([policy], [sft], [preferences], [reward_models],
-// [train], [eval]), checked like plugin parameters.
+// [train], [eval], [runtime]), checked like plugin parameters.
 PREFOPT_API const std::vector<std::pair<std::string, std::vector<ParamSpec>>>& pipeline_sections();
 
 PREFOPT_API TrialResult run_trial(const config::Node& config, const Registry& registry, const TrialOptions& options);

@@ -21,6 +21,7 @@
 #include "files.h"
 #include "prefopt/error.h"
 #include "text.h"
+#include "threads.h"
 
 extern char** environ;
 
@@ -89,11 +90,9 @@ struct Running {
   bool timed_out = false;
 };
 
-// The environment of a trial: this one, with its GPU and thread counts set. OpenBLAS gets the
-// trial's threads and libtorch's intra-op pool one: the two pools each at full size oversubscribe
-// the cores (a 20-step PPO trial on 2 cores: 9.3 s this way, 10.2 s with the libraries'
-// defaults, 11.0 s the other way round, 29.0 s with both at 2). MKL_NUM_THREADS stays unset:
-// libtorch sizes its intra-op pool from it too (setting it to 2 made a trial 2.7x slower).
+// The environment of a trial: this one, with its GPU and its share of the cores set (the policy
+// is threads.h's). MKL_NUM_THREADS goes: libtorch sizes its intra-op pool from it too (setting it
+// to 2 made a trial 2.7x slower).
 std::vector<std::string> trial_environment(const std::string& gpu, std::int64_t threads) {
   std::map<std::string, std::string> set = {{"OMP_NUM_THREADS", "1"}, {"OPENBLAS_NUM_THREADS", std::to_string(threads)}};
   if (!gpu.empty()) set["CUDA_VISIBLE_DEVICES"] = gpu;
@@ -184,8 +183,8 @@ LaunchResult launch(const fs::path& sweep_dir, const std::vector<TrialSpec>& tri
   };
   const std::int64_t jobs = std::max<std::int64_t>(1, options.jobs);
   const std::int64_t cores =
-      options.cores > 0 ? options.cores : std::max<std::int64_t>(1, static_cast<std::int64_t>(std::thread::hardware_concurrency()));
-  const std::int64_t threads = std::max<std::int64_t>(1, cores / std::min<std::int64_t>(jobs, std::max<std::size_t>(trials.size(), 1)));
+      options.cores > 0 ? options.cores : available_cores();
+  const std::int64_t threads = thread_share(cores, std::min<std::int64_t>(jobs, std::max<std::size_t>(trials.size(), 1)));
   if (!options.gpus.empty()) {
     std::error_code error;
     if (fs::create_directories(options.slot_dir, error)) ::chmod(options.slot_dir.c_str(), 01777);

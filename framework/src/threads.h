@@ -1,0 +1,39 @@
+// Threads: one policy for every process that computes (a single `prefopt run`, a local launcher's
+// trial, a Slurm array task).
+//
+// A trial computes with two thread pools: OpenBLAS's (matrix products) and libtorch's intra-op
+// pool (elementwise work, reductions). Both at full size oversubscribe the cores: measured on 2
+// cores, a 20-step PPO trial takes 9.3 s with OpenBLAS at 2 threads and the intra-op pool at 1,
+// 10.2 s with the libraries' defaults, 11.0 s the other way round and 29.0 s with both at 2. So a
+// trial's share of the cores goes to OpenBLAS and the intra-op pool gets one thread; trials in
+// parallel split the cores (share = cores / trials), so trials × threads never exceed the cores.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "prefopt/version.h"
+
+namespace prefopt {
+
+// One of `parallel` trials' share of `cores`: max(1, cores / parallel).
+PREFOPT_API std::int64_t thread_share(std::int64_t cores, std::int64_t parallel);
+
+// The cores this process may run on (its CPU affinity, as Slurm and taskset restrict it).
+PREFOPT_API std::int64_t available_cores();
+
+struct ThreadPlan {
+  std::int64_t blas = 1;      // OpenBLAS threads
+  std::int64_t intra_op = 1;  // libtorch intra-op threads
+  std::string reason;         // for the run log: where the number came from
+};
+
+// `runtime.threads` when positive; otherwise the share a launcher gave this trial
+// (OPENBLAS_NUM_THREADS: the local launcher's cores / jobs, Slurm's cpus per task); otherwise
+// every available core.
+PREFOPT_API ThreadPlan plan_threads(std::int64_t requested);
+
+// Sizes both pools for this process.
+PREFOPT_API void apply_threads(const ThreadPlan& plan);
+
+}  // namespace prefopt

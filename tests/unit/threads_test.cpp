@@ -1,0 +1,43 @@
+// The thread policy: a trial's share of the cores, where its number comes from, and that it is
+// applied to libtorch's intra-op pool.
+#include <catch2/catch.hpp>
+
+#include <ATen/Parallel.h>
+#include <cstdlib>
+
+#include "threads.h"
+
+using namespace prefopt;
+using Catch::Contains;
+
+TEST_CASE("parallel trials split the cores, one thread at least", "[threads]") {
+  CHECK(thread_share(16, 1) == 16);
+  CHECK(thread_share(16, 4) == 4);
+  CHECK(thread_share(16, 3) == 5);  // 3 x 5 <= 16
+  CHECK(thread_share(2, 8) == 1);
+  CHECK(thread_share(8, 0) == 8);
+  CHECK(available_cores() >= 1);
+}
+
+TEST_CASE("runtime.threads wins, then a launcher's share, then every core", "[threads]") {
+  const char* before = std::getenv("OPENBLAS_NUM_THREADS");
+  const std::string saved = before != nullptr ? before : "";
+  ::setenv("OPENBLAS_NUM_THREADS", "3", 1);
+  const ThreadPlan requested = plan_threads(5);
+  CHECK(requested.blas == 5);
+  CHECK(requested.intra_op == 1);
+  CHECK_THAT(requested.reason, Contains("runtime.threads = 5"));
+  const ThreadPlan shared = plan_threads(0);
+  CHECK(shared.blas == 3);
+  CHECK_THAT(shared.reason, Contains("OPENBLAS_NUM_THREADS=3"));
+  ::unsetenv("OPENBLAS_NUM_THREADS");
+  const ThreadPlan all = plan_threads(0);
+  CHECK(all.blas == available_cores());
+  CHECK_THAT(all.reason, Contains("every core"));
+  if (before != nullptr) ::setenv("OPENBLAS_NUM_THREADS", saved.c_str(), 1);
+
+  const int intra_op = at::get_num_threads();
+  apply_threads({.blas = 2, .intra_op = 1, .reason = ""});
+  CHECK(at::get_num_threads() == 1);
+  at::set_num_threads(intra_op);
+}
