@@ -12,6 +12,7 @@
 
 #include "commands.h"
 #include "config/compose.h"
+#include "files.h"
 #include "pipeline/stage_cache.h"
 #include "pipeline/trial.h"
 #include "sweep/spec.h"
@@ -49,9 +50,11 @@ void on_stop_signal(int signal) { g_stop_signal = signal; }
 
 // SIGTERM (a launcher stopping, Slurm's requeue or preemption), SIGUSR1 (Slurm's warning before a
 // time limit) and SIGINT ask the trial to save a checkpoint at the end of its current step and stop.
+// A second signal takes its default action: a second Ctrl-C ends the run at once.
 void stop_on_signals() {
   struct sigaction action {};
   action.sa_handler = on_stop_signal;
+  action.sa_flags = SA_RESETHAND;
   sigemptyset(&action.sa_mask);
   for (const int signal : {SIGTERM, SIGUSR1, SIGINT}) sigaction(signal, &action, nullptr);
 }
@@ -149,7 +152,8 @@ int run(const Args& args) {
     throw ConfigError(fmt::format("the run folder '{}' holds a run already; choose another --out{}", run_dir.string(),
                                   fs::exists(run_dir / "checkpoint", error) ? ", or continue it with --continue" : ""));
   fs::create_directories(run_dir);
-  std::ofstream(run_dir / "resolved.toml") << resolved_text;
+  // A run continued keeps its resolved.toml: it is what --continue compares with.
+  if (!resuming) write_atomically(run_dir / "resolved.toml", resolved_text);
   std::ofstream(run_dir / "overrides.json") << json(overrides).dump(2) << "\n";
   std::ofstream(run_dir / "run.json") << json{{"experiment", experiment},
                                               {"experiment_name", stem},

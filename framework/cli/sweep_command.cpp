@@ -231,11 +231,22 @@ int run_on_slurm(const fs::path& sweep_dir, const std::vector<PlannedTrial>& pla
   const bool terminal = ::isatty(STDERR_FILENO) != 0;
   std::string last;
   while (!(queued = sweep::queued_trials(sweep_dir)).empty()) {
-    std::int64_t running = 0;
-    for (const auto& [index, state] : queued) running += state == "RUNNING" ? 1 : 0;
-    const std::string line = fmt::format("slurm: {} running, {} pending", running, queued.size() - static_cast<std::size_t>(running));
+    std::map<std::string, std::int64_t> states;
+    for (const auto& [index, state] : queued) ++states[state];
+    // Held tasks (REQUEUE_HOLD, SPECIAL_EXIT, held after a failed launch) wait for a person.
+    std::int64_t held = 0;
+    for (const auto& [state, count] : states)
+      if (state != "RUNNING" && state != "PENDING" && state != "COMPLETING" && state != "CONFIGURING") held += count;
+    const std::string line = fmt::format("slurm: {} running, {} pending{}", states["RUNNING"] + states["COMPLETING"],
+                                         states["PENDING"] + states["CONFIGURING"], held > 0 ? fmt::format(", {} held", held) : "");
     if (line != last) fmt::print(stderr, "{}{}{}", terminal ? "\r\033[K" : "", line, terminal ? "" : "\n");
     last = line;
+    if (held == static_cast<std::int64_t>(queued.size())) {
+      fmt::print(stderr, "{}only held tasks are left (see squeue); release them with scontrol release, or scancel "
+                         "them and run the sweep again\n",
+                 terminal ? "\n" : "");
+      break;
+    }
     std::this_thread::sleep_for(std::chrono::seconds(2));
   }
   if (terminal) fmt::print(stderr, "\r\033[K");
@@ -274,6 +285,11 @@ int run_sweep(const sweep::SweepSpec& spec, const fs::path& default_dir, const p
   if (lock < 0 || ::flock(lock, LOCK_EX | LOCK_NB) != 0)
     throw ConfigError(fmt::format("another prefopt is running the sweep in '{}'; wait for it, or stop it", sweep_dir.string()));
   check_resume(sweep_dir, spec.experiment, planned, vars["extend"].as<bool>());
+  // Slurm runs array task i as trial i of sweep.json; added trials renumber it.
+  if (vars["extend"].as<bool>() && !sweep::queued_trials(sweep_dir).empty())
+    throw ConfigError(fmt::format("the sweep in '{}' has trials queued or running in Slurm; --extend renumbers its "
+                                  "trials: wait for them (prefopt status) or scancel them first",
+                                  sweep_dir.string()));
 
   json trials = json::array();
   std::vector<sweep::TrialSpec> specs;

@@ -5,7 +5,9 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -124,8 +126,12 @@ int trial_command(const Args& args) {
 
   // One process per trial folder: a second launcher, or a Slurm task started twice, waits its turn.
   const int lock = ::open((dir / "trial.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock < 0 || ::flock(lock, LOCK_EX | LOCK_NB) != 0)
-    throw ConfigError(fmt::format("trial {} is running already in another process", dir.string()));
+  if (lock < 0 || ::flock(lock, LOCK_EX | LOCK_NB) != 0) {
+    if (lock >= 0 && errno == EWOULDBLOCK)
+      throw ConfigError(fmt::format("trial {} is running already in another process", dir.string()));
+    throw std::runtime_error(fmt::format("cannot lock {}: {} (the sweep folder must be on a filesystem with flock)",
+                                         (dir / "trial.lock").string(), std::strerror(errno)));
+  }
   if (sweep::trial_finished(dir)) {
     fmt::print(stderr, "trial {} finished already\n", dir.filename().string());
     return 0;

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 
 namespace prefopt {
 
@@ -107,13 +108,15 @@ void TrainingState::load(torch::serialize::InputArchive& archive) {
     } catch (const c10::Error& e) {
       throw std::runtime_error(fmt::format("the checkpoint lacks '{}' or holds it in another shape: {}", entry.name,
                                            e.what_without_backtrace()));
+    } catch (const nlohmann::json::exception& e) {
+      throw std::runtime_error(fmt::format("the checkpoint's '{}' is unreadable: {}", entry.name, e.what()));
     }
   }
 }
 
 namespace {
 
-void run_training(AlgorithmContext& context, const std::string& name, TrainingState* state,
+void run_training(AlgorithmContext& context, const std::string& name, const TrainingState* trainer_state,
                   const std::function<StepReport(std::int64_t step)>& step) {
   const TrainingBudget& budget = context.budget;
   std::map<std::string, double> sums;
@@ -134,27 +137,42 @@ void run_training(AlgorithmContext& context, const std::string& name, TrainingSt
 
   Checkpoints* const checkpoints = context.checkpoints;
   at::Generator default_generator = at::detail::getDefaultCPUGenerator();  // initializations, dropout
+  // The trainer's state plus this loop's own (references to locals here: a copy, not the caller's).
+  std::optional<TrainingState> own_state;
+  if (trainer_state != nullptr) own_state = *trainer_state;
+  TrainingState* const state = own_state ? &*own_state : nullptr;
   if (checkpoints != nullptr && state != nullptr) {
     state->add("train.policy", *context.policy);
     state->add("train.step", done);
     state->add("train.samples", samples);
     state->add("train.steps_since_evaluation", steps_since_evaluation);
+    // Names and values apart: JSON has no NaN, and a diverging run's loss may be one.
     state->add(
         "train.sums",
-        [&](torch::serialize::OutputArchive& archive) { archive.write("train.sums", c10::IValue(nlohmann::json(sums).dump())); },
+        [&](torch::serialize::OutputArchive& archive) {
+          std::vector<std::string> names;
+          std::vector<double> values;
+          for (const auto& [name, sum] : sums) names.push_back(name), values.push_back(sum);
+          archive.write("train.sums.names", c10::IValue(nlohmann::json(names).dump()));
+          archive.write("train.sums.values", torch::tensor(values, torch::kDouble));
+        },
         [&](torch::serialize::InputArchive& archive) {
-          c10::IValue text;
-          archive.read("train.sums", text);
-          sums = nlohmann::json::parse(text.toStringRef()).get<std::map<std::string, double>>();
+          c10::IValue names;
+          at::Tensor values;
+          archive.read("train.sums.names", names);
+          archive.read("train.sums.values", values);
+          const auto keys = nlohmann::json::parse(names.toStringRef()).get<std::vector<std::string>>();
+          sums.clear();
+          for (std::size_t i = 0; i < keys.size(); ++i) sums[keys[i]] = values[static_cast<std::int64_t>(i)].item<double>();
         });
     state->add("train.generator", context.generator);
     state->add("train.evaluation_generator", context.evaluation_generator);
     state->add("train.default_generator", default_generator);
   }
+  // A trainer without state has nothing to save: it runs on (stopping would only restart it from
+  // scratch, and a requeued Slurm task would then loop), until whoever asked kills it.
   const auto stop_if_requested = [&] {
-    if (checkpoints == nullptr || !checkpoints->stop_requested()) return;
-    if (state == nullptr)
-      throw Stopped(fmt::format("{}: stopped at step {}; it keeps no checkpoints, so the trial starts over", name, done));
+    if (checkpoints == nullptr || state == nullptr || !checkpoints->stop_requested()) return;
     checkpoints->save(*state, done);
     throw Stopped(fmt::format("{}: stopped at step {} of {}; checkpoint saved", name, done, budget.steps));
   };
@@ -178,7 +196,7 @@ void run_training(AlgorithmContext& context, const std::string& name, TrainingSt
 
 }  // namespace
 
-void train(AlgorithmContext& context, const std::string& name, TrainingState& state,
+void train(AlgorithmContext& context, const std::string& name, const TrainingState& state,
            const std::function<StepReport(std::int64_t step)>& step) {
   run_training(context, name, &state, step);
 }

@@ -78,6 +78,11 @@ setup = ["module load cuda"]
   CHECK_THAT(defaults, Contains("#SBATCH --signal=B:USR1@120\n") && Contains("#SBATCH --requeue\n"));
   CHECK(defaults.find("--gres") == std::string::npos);
   CHECK(defaults.find("--partition") == std::string::npos);
+
+  const sweep::SweepSpec no_requeue = load(dir, "[launcher.slurm]\nrequeue = false\n");
+  const std::string stays = sweep::sbatch_script("/s", "/p", sweep::slurm_options(&*no_requeue.slurm));
+  CHECK_THAT(stays, Contains("#SBATCH --no-requeue\n"));
+  CHECK(stays.find("scontrol requeue") == std::string::npos);  // a stopped trial waits for the next run
 }
 
 TEST_CASE("array indices are written as ranges", "[sweep][slurm-options]") {

@@ -100,15 +100,15 @@ struct StepReport {
 // samples every `eval_every` steps and after the last step, with the diagnostics' means since the
 // previous evaluation.
 //
-// With context.checkpoints, it saves `state` (to which it adds the policy, its own counters and
-// the random generators) every `every()` steps, and when a stop is requested saves it and throws
-// Stopped; it first resumes from the last checkpoint when there is one. `state` must hold
-// everything `step` carries over from one call to the next.
-PREFOPT_API void train(AlgorithmContext& context, const std::string& name, TrainingState& state,
+// With context.checkpoints, it saves `state` with the policy, its own counters and the random
+// generators every `every()` steps, and when a stop is requested saves them and throws Stopped;
+// it first resumes from the last checkpoint when there is one. `state` must hold everything
+// `step` carries over from one call to the next.
+PREFOPT_API void train(AlgorithmContext& context, const std::string& name, const TrainingState& state,
                        const std::function<StepReport(std::int64_t step)>& step);
 
-// The same for a trainer that declares no state: it is never checkpointed, and a trial stopped
-// during it starts over.
+// The same for a trainer that declares no state: it is never checkpointed and ignores stop
+// requests (it has nothing to save); a trial killed during it starts over.
 PREFOPT_API void train(AlgorithmContext& context, const std::string& name,
                        const std::function<StepReport(std::int64_t step)>& step);
 

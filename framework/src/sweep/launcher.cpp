@@ -245,19 +245,20 @@ LaunchResult launch(const fs::path& sweep_dir, const std::vector<TrialSpec>& tri
       const bool exited = WIFEXITED(wait_status);
       const int exit_status = exited ? WEXITSTATUS(wait_status) : 128 + WTERMSIG(wait_status);
       const bool finished = exited && exit_status == 0 && trial_finished(dir);
-      // The trial wrote its status.json unless it was killed first; a timeout is the launcher's to say.
+      // The trial wrote its status.json, unless it was killed first (it still says "running") or
+      // never got to it (it holds an earlier attempt's, or nothing); a timeout is the launcher's to say.
       json status;
       if (std::ifstream in(dir / "status.json"); in) status = json::parse(in, nullptr, /*allow_exceptions=*/false);
-      if (!status.is_object() || status.value("state", "") == "running" || status.value("pid", 0) != pid) {
-        status = {{"name", trial.name},
-                  {"overrides", trial.overrides},
-                  {"state", "failed"},
-                  {"exit_status", exit_status},
-                  {"signal", exited ? json(nullptr) : json(strsignal(WTERMSIG(wait_status)))},
-                  {"seconds", seconds},
-                  {"started_at", it->started_at},
-                  {"ended_at", unix_time()},
-                  {"log_tail", last_lines(dir / "output.log", 20)}};
+      if (!status.is_object()) status = {{"name", trial.name}, {"overrides", trial.overrides}, {"started_at", it->started_at}};
+      const bool reported = status.value("pid", 0) == pid && status.value("state", "") != "running";
+      if (!reported) {
+        status["state"] = "failed";
+        status["pid"] = pid;
+        status["exit_status"] = exit_status;
+        status["signal"] = exited ? json(nullptr) : json(strsignal(WTERMSIG(wait_status)));
+        status["ended_at"] = unix_time();
+        status["seconds"] = seconds;
+        status["log_tail"] = last_lines(dir / "output.log", 20);
       }
       if (it->timed_out) status["timed_out"] = true;
       write_atomically(dir / "status.json", status.dump(2) + "\n");

@@ -91,32 +91,36 @@ std::string sbatch_script(const fs::path& sweep_dir, const fs::path& executable,
   for (const std::string& d : directives) script += "#SBATCH " + d + "\n";
   script += "\n";
   for (const std::string& line : options.get<std::vector<std::string>>("setup")) script += line + "\n";
-  script += fmt::format(R"sh(
+  script += R"sh(
 # One trial per task, its threads from the allocation: OpenBLAS gets the CPUs, libtorch's
-# intra-op pool one thread (both at full size oversubscribe the cores).
+# intra-op pool one thread (both at full size oversubscribe the cores). Without
+# --cpus-per-task the trial sizes itself from its CPU affinity.
 export OMP_NUM_THREADS=1
-export OPENBLAS_NUM_THREADS="${{SLURM_CPUS_PER_TASK:-1}}"
+if [ -n "${SLURM_CPUS_PER_TASK:-}" ]; then export OPENBLAS_NUM_THREADS="$SLURM_CPUS_PER_TASK"; fi
 unset MKL_NUM_THREADS
 
 # The batch shell receives Slurm's signals: SIGUSR1 before the time limit (--signal=B:USR1),
 # SIGTERM on scancel, requeue or preemption. Both reach the trial, which saves a checkpoint and
-# exits 75; after SIGUSR1 the task requeues itself and continues from that checkpoint.
+# exits 75.
 warned=0
 trap 'warned=1; kill -USR1 "$trial" 2>/dev/null' USR1
 trap 'kill -TERM "$trial" 2>/dev/null' TERM
-{} trial {} "$SLURM_ARRAY_TASK_ID" &
-trial=$!
-while :; do
-  wait "$trial"
-  status=$?
-  kill -0 "$trial" 2>/dev/null || break  # wait returned for a signal: the trial still runs
-done
+)sh";
+  script += fmt::format("{} trial {} \"$SLURM_ARRAY_TASK_ID\" &\n", shell_quote(executable.string()),
+                        shell_quote(sweep_dir.string()));
+  script += R"sh(trial=$!
+# `wait` returns early for each trapped signal; once the trial is gone, `wait` gives its status.
+while kill -0 "$trial" 2>/dev/null; do wait "$trial"; done
+wait "$trial"
+status=$?
+)sh";
+  if (options.get<bool>("requeue"))
+    script += R"sh(# Warned of the time limit and stopped with a checkpoint: back into the queue, to continue.
 if [ "$status" -eq 75 ] && [ "$warned" -eq 1 ]; then
-  scontrol requeue "${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}"
+  scontrol requeue "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"
 fi
-exit "$status"
-)sh",
-                        shell_quote(executable.string()), shell_quote(sweep_dir.string()));
+)sh";
+  script += "exit \"$status\"\n";
   return script;
 }
 
@@ -135,8 +139,9 @@ std::map<std::size_t, std::string> queued_trials(const fs::path& sweep_dir) {
   std::set<std::string> jobs;
   for (const json& submission : read_submissions(sweep_dir)) jobs.insert(submission["job_id"].get<std::string>());
   if (jobs.empty()) return {};
-  // Every array task on its own line (-r): "<array job id> <task id> <state>".
-  const ProgramOutput listed = run_program("squeue", {"--noheader", "--array", "--format=%F %K %T"}, kSlurmHint);
+  // Every array task on its own line (--array), hidden partitions too (--all):
+  // "<array job id> <task id> <state>".
+  const ProgramOutput listed = run_program("squeue", {"--noheader", "--all", "--array", "--format=%F %K %T"}, kSlurmHint);
   if (listed.exit_status != 0)
     throw std::runtime_error(fmt::format("squeue failed (exit status {}): {}", listed.exit_status, trim(listed.err)));
   std::map<std::size_t, std::string> queued;
