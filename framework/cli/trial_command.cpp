@@ -124,7 +124,7 @@ int trial_command(const Args& args) {
   ::dup2(log, STDERR_FILENO);
   ::close(log);
 
-  // One process per trial folder: a second launcher, or a Slurm task started twice, waits its turn.
+  // One process per trial folder: a second launcher, or a Slurm task started twice, is refused.
   const int lock = ::open((dir / "trial.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (lock < 0 || ::flock(lock, LOCK_EX | LOCK_NB) != 0) {
     if (lock >= 0 && errno == EWOULDBLOCK)
