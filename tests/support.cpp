@@ -117,6 +117,17 @@ bool wait_for_file(const fs::path& file, int seconds) {
   return true;
 }
 
+std::vector<std::string> sweep_args(const fs::path& sweep, const fs::path& out, const fs::path& cache,
+                                    const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {"sweep",        sweep.string(),
+                                   "--out",        out.string(),
+                                   "--cache",      cache.string(),
+                                   "--config-dir", (fs::path(PREFOPT_SOURCE_DIR) / "experiments").string(),
+                                   "--plugin-path", test_library_dir("test_trainer").string()};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
 const char* const kTrainerExperiment = R"(defaults = [{task = "synthetic"}, {annotator = "flip"}, {reward_model = "bradley_terry"},
             {ensemble = "mean"}, "_self_"]
 seed = 0

@@ -51,6 +51,11 @@ std::vector<std::filesystem::path> sweep_trial_dirs(const std::filesystem::path&
 // Waits until `file` exists; false after `seconds`.
 bool wait_for_file(const std::filesystem::path& file, int seconds);
 
+// `prefopt sweep SWEEP --out OUT --cache CACHE` with the experiments' config groups and the test
+// libraries' test_trainer on the plugin path, then `extra`.
+std::vector<std::string> sweep_args(const std::filesystem::path& sweep, const std::filesystem::path& out,
+                                    const std::filesystem::path& cache, const std::vector<std::string>& extra = {});
+
 // A tiny pipeline (width 16, 10 SFT steps, one reward model) whose algorithm is the test
 // library's test_trainer (`abort`, `sleep_ms`): the sweep launchers' tests run it.
 extern const char* const kTrainerExperiment;

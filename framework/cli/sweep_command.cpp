@@ -207,7 +207,7 @@ int conclude(const fs::path& sweep_dir, const std::string& unfinished) {
 // follows the sweep until none is queued.
 int run_on_slurm(const fs::path& sweep_dir, const std::vector<PlannedTrial>& planned, const Params& slurm,
                  const po::variables_map& vars) {
-  std::map<std::size_t, std::string> queued = sweep::queued_trials(sweep_dir);
+  std::map<std::size_t, sweep::QueuedTask> queued = sweep::queued_trials(sweep_dir);
   std::vector<std::size_t> missing;
   std::int64_t finished = 0;
   for (std::size_t i = 0; i < planned.size(); ++i) {
@@ -232,7 +232,7 @@ int run_on_slurm(const fs::path& sweep_dir, const std::vector<PlannedTrial>& pla
   std::string last;
   while (!(queued = sweep::queued_trials(sweep_dir)).empty()) {
     std::map<std::string, std::int64_t> states;
-    for (const auto& [index, state] : queued) ++states[state];
+    for (const auto& [index, task] : queued) ++states[task.state];
     // Held tasks (REQUEUE_HOLD, SPECIAL_EXIT, held after a failed launch) wait for a person.
     std::int64_t held = 0;
     for (const auto& [state, count] : states)

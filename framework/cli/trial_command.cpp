@@ -67,14 +67,14 @@ struct TrialState {
   std::string detail;  // checkpoint step, exit status, Slurm task
 };
 
-TrialState trial_state(const fs::path& dir, const std::optional<std::string>& queued, const std::string& task) {
+TrialState trial_state(const fs::path& dir, const std::optional<sweep::QueuedTask>& queued, std::size_t index) {
   if (sweep::trial_finished(dir)) return {"finished", ""};
   const json status = read_json_file(dir / "status.json");
   const json checkpoint = read_json_file(dir / "checkpoint" / "checkpoint.json");
   const std::string at_step = checkpoint.is_null() ? "" : fmt::format("checkpoint at step {}", checkpoint["step"].get<std::int64_t>());
   if (queued) {
-    const std::string state = *queued == "RUNNING" || *queued == "COMPLETING" ? "running" : "pending";
-    return {state, join_present({task, at_step})};
+    const std::string state = queued->state == "RUNNING" || queued->state == "COMPLETING" ? "running" : "pending";
+    return {state, join_present({fmt::format("Slurm {}_{}", queued->job, index), at_step})};
   }
   if (status.is_null()) return {"not started", ""};
   const std::string state = status.value("state", "");
@@ -196,7 +196,7 @@ int status_command(const Args& args) {
   if (!vars.count("sweep-dir")) throw ConfigError("prefopt status needs a sweep folder");
   const fs::path sweep_dir = fs::absolute(vars["sweep-dir"].as<std::string>());
   const json sweep = read_sweep(sweep_dir);
-  std::map<std::size_t, std::string> queued;
+  std::map<std::size_t, sweep::QueuedTask> queued;
   try {
     queued = sweep::queued_trials(sweep_dir);
   } catch (const std::exception& e) {  // the trial folders still tell most of the story
@@ -207,14 +207,9 @@ int status_command(const Args& args) {
   const json& trials = sweep["trials"];
   for (std::size_t i = 0; i < trials.size(); ++i) {
     const auto found = queued.find(i);
-    const std::optional<std::string> in_queue = found != queued.end() ? std::optional(found->second) : std::nullopt;
-    std::string task;
-    if (in_queue)
-      for (const json& submission : read_json_file(sweep_dir / "slurm" / "submissions.json"))
-        for (const json& submitted : submission["indices"])
-          if (submitted.get<std::size_t>() == i) task = fmt::format("Slurm {}_{}", submission["job_id"].get<std::string>(), i);
     const std::string name = trials[i]["name"];
-    const TrialState state = trial_state(sweep_dir / name, in_queue, task);
+    const TrialState state =
+        trial_state(sweep_dir / name, found != queued.end() ? std::optional(found->second) : std::nullopt, i);
     ++counts[state.state];
     if (state.state != "finished" || vars["all"].as<bool>())
       rows.push_back({join(trials[i]["swept"].get<std::vector<std::string>>(), " "), state.state, state.detail});

@@ -34,14 +34,8 @@ struct SweepFixture {
     return file;
   }
 
-  std::vector<std::string> args(const fs::path& sweep, const fs::path& out, std::vector<std::string> extra = {}) const {
-    std::vector<std::string> a = {"sweep",           sweep.string(),
-                                  "--out",           out.string(),
-                                  "--cache",         cache.string(),
-                                  "--config-dir",    (fs::path(PREFOPT_SOURCE_DIR) / "experiments").string(),
-                                  "--plugin-path",   test::test_library_dir("test_trainer").string()};
-    a.insert(a.end(), extra.begin(), extra.end());
-    return a;
+  std::vector<std::string> args(const fs::path& sweep, const fs::path& out, const std::vector<std::string>& extra = {}) const {
+    return test::sweep_args(sweep, out, cache, extra);
   }
 };
 

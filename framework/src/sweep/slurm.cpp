@@ -135,7 +135,7 @@ std::string array_ranges(const std::vector<std::size_t>& indices) {
   return join(parts, ",");
 }
 
-std::map<std::size_t, std::string> queued_trials(const fs::path& sweep_dir) {
+std::map<std::size_t, QueuedTask> queued_trials(const fs::path& sweep_dir) {
   std::set<std::string> jobs;
   for (const json& submission : read_submissions(sweep_dir)) jobs.insert(submission["job_id"].get<std::string>());
   if (jobs.empty()) return {};
@@ -144,11 +144,11 @@ std::map<std::size_t, std::string> queued_trials(const fs::path& sweep_dir) {
   const ProgramOutput listed = run_program("squeue", {"--noheader", "--all", "--array", "--format=%F %K %T"}, kSlurmHint);
   if (listed.exit_status != 0)
     throw std::runtime_error(fmt::format("squeue failed (exit status {}): {}", listed.exit_status, trim(listed.err)));
-  std::map<std::size_t, std::string> queued;
+  std::map<std::size_t, QueuedTask> queued;
   std::istringstream lines(listed.out);
   for (std::string job, task, state; lines >> job >> task >> state;)
     if (jobs.contains(job) && task.find_first_not_of("0123456789") == std::string::npos)
-      queued[std::stoul(task)] = state;
+      queued[std::stoul(task)] = {job, state};
   return queued;
 }
 

@@ -32,9 +32,15 @@ PREFOPT_API std::string sbatch_script(const std::filesystem::path& sweep_dir, co
 // "0-3,7,9-10"
 PREFOPT_API std::string array_ranges(const std::vector<std::size_t>& indices);
 
-// The sweep's array tasks still known to Slurm's queue, by trial index: PENDING, RUNNING, ...
-// Empty when nothing was submitted. Throws when squeue fails.
-PREFOPT_API std::map<std::size_t, std::string> queued_trials(const std::filesystem::path& sweep_dir);
+// An array task of the sweep still in Slurm's queue.
+struct QueuedTask {
+  std::string job;    // the array job's id
+  std::string state;  // PENDING, RUNNING, COMPLETING, REQUEUE_HOLD, ...
+};
+
+// The sweep's array tasks still known to Slurm's queue, by trial index. Empty when nothing was
+// submitted. Throws when squeue fails.
+PREFOPT_API std::map<std::size_t, QueuedTask> queued_trials(const std::filesystem::path& sweep_dir);
 
 // Writes the batch script and submits `indices` as one job array; records the job in
 // submissions.json and returns its id. Throws with sbatch's message when it refuses.
