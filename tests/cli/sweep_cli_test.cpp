@@ -181,3 +181,28 @@ TEST_CASE("a trial over --timeout is stopped and recorded", "[sweep][e2e]") {
   CHECK(s["state"] == "failed");
   CHECK(s["seconds"].get<double>() < 30);
 }
+
+TEST_CASE("bad launcher choices and trial or status arguments exit 2, saying what to fix", "[sweep]") {
+  SweepFixture f;
+  const fs::path sweep = f.sweep_file("s.toml", "seeds = [0]\n");
+  const fs::path out = f.dir.path() / "out";
+  const auto typo = run_cli(f.args(sweep, out, {"--launcher", "slurn"}));
+  CHECK(typo.status == 2);
+  CHECK_THAT(typo.err, Contains("--launcher must be local or slurm") && Contains("did you mean 'slurm'?"));
+  const auto gpus = run_cli(f.args(sweep, out, {"--launcher", "slurm", "--gpus", "0"}));
+  CHECK(gpus.status == 2);
+  CHECK_THAT(gpus.err, Contains("[launcher.slurm]: gpus = 1"));
+  const auto wait = run_cli(f.args(sweep, out, {"--wait"}));
+  CHECK(wait.status == 2);
+  CHECK_THAT(wait.err, Contains("--wait follows a Slurm sweep"));
+
+  const auto no_sweep = run_cli({"status", f.dir.path().string()});
+  CHECK(no_sweep.status == 2);
+  CHECK_THAT(no_sweep.err, Contains("is not a sweep folder"));
+  REQUIRE(run_cli(f.args(sweep, out)).status == 0);
+  const auto bad_index = run_cli({"trial", out.string(), "5"});
+  CHECK(bad_index.status == 2);
+  CHECK_THAT(bad_index.err, Contains("has trials 0 to 0, not 5"));
+  const auto finished = run_cli({"trial", out.string(), "0"});
+  CHECK(finished.status == 0);  // a finished trial is left as it is
+}
