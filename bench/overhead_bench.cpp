@@ -20,6 +20,7 @@
 #include "prefopt/algorithm.h"
 #include "prefopt/losses.h"
 #include "registry.h"
+#include "summary.h"
 #include "threads.h"
 
 namespace {
@@ -264,10 +265,9 @@ void BM_MatmulPeak(benchmark::State& state) {
 }
 BENCHMARK(BM_MatmulPeak)->Arg(512)->Arg(1024)->UseRealTime()->Unit(benchmark::kMillisecond);
 
-// One training step of the policy on [64, 16] tokens at width w (depth 2, w / 16 heads), with
-// the model FLOPs of forward and backward counted as 3x the forward's: per token and block
-// 24 w^2 (qkv, projection, MLP) + 4 T w (attention scores and mixing), plus the head's 2 w V.
+// One training step of the policy on [64, 16] tokens at width w (depth 2, w / 16 heads).
 void BM_TrainingStep(benchmark::State& state) {
+  using prefopt::bench::training_step_flops;
   const std::int64_t width = state.range(0), depth = 2, batch = 64, time = 16, vocab = 32;
   torch::manual_seed(0);
   Policy policy(PolicyOptions{.vocab = vocab, .context = time, .width = width, .depth = depth, .heads = width / 16});
@@ -280,30 +280,10 @@ void BM_TrainingStep(benchmark::State& state) {
     loss.backward();
     optimizer.step();
   }
-  const double tokens_per_step = static_cast<double>(batch * (time - 1));
-  const double w = static_cast<double>(width);
-  const double forward = tokens_per_step * (depth * (24 * w * w + 4.0 * (time - 1) * w) + 2 * w * vocab);
-  state.counters["FLOPs"] = benchmark::Counter(3 * forward, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["FLOPs"] = benchmark::Counter(training_step_flops(batch, time - 1, width, depth, vocab),
+                                               benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_TrainingStep)->Arg(64)->Arg(256)->Arg(512)->UseRealTime()->Unit(benchmark::kMillisecond);
-
-// Keeps every run's real time per iteration and FLOP rate (per wall-clock second) for the
-// summary table, by the benchmark's function name and argument; with repetitions, the medians.
-class SummaryReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const Run& run : runs) {
-      if (run.run_type == Run::RT_Aggregate ? run.aggregate_name != "median" : run.repetitions > 1) continue;
-      const std::string name = run.run_name.function_name;
-      const std::int64_t argument = run.run_name.args.empty() ? 0 : std::stoll(run.run_name.args);
-      seconds[{name, argument}] = run.GetAdjustedRealTime() / 1e3;  // the unit is ms
-      if (const auto flops = run.counters.find("FLOPs"); flops != run.counters.end())
-        flop_rate[{name, argument}] = flops->second.value;
-    }
-  }
-  std::map<std::pair<std::string, std::int64_t>, double> seconds, flop_rate;
-};
 
 }  // namespace
 
@@ -311,7 +291,7 @@ int main(int argc, char** argv) {
   prefopt::apply_threads(prefopt::plan_threads(0));  // the policy every trial runs under
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  SummaryReporter reporter;
+  prefopt::bench::SummaryReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
 
   const auto& s = reporter.seconds;

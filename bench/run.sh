@@ -2,7 +2,8 @@
 # The benchmark suite: builds, then runs sampling with and without the KV cache and SFT steps
 # (policy), a PPO iteration split into generation, scoring and training, DPO and ORPO steps
 # (algorithm), and framework overhead against a bare libtorch loop plus model FLOP utilization
-# against this machine's measured matmul peak (overhead), which ends with a summary table.
+# against this machine's measured matmul peak (overhead), which ends with a summary table, and
+# on a machine with CUDA the GPU-sized benchmarks (gpu), with their own table.
 # Arguments go to every Google Benchmark binary (e.g. --benchmark_min_time=1).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,3 +21,7 @@ echo
 echo "== prefopt_bench_overhead"
 "$build_dir/bin/prefopt_bench_overhead" --benchmark_color=false --benchmark_repetitions=5 \
   --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true "$@"
+# GPU-sized benchmarks (a GPT-2-small-sized policy on cuda:0); says so and returns without a GPU.
+echo
+echo "== prefopt_bench_gpu"
+"$build_dir/bin/prefopt_bench_gpu" --benchmark_color=false "$@"

@@ -138,6 +138,7 @@ int run(const Args& args) {
   make_rerunnable(config, fs::absolute(experiment).parent_path());
   const std::string resolved_text = config::to_toml_string(config);
 
+  trial_runtime(config);  // a device that is not here ends the run before its folder is made
   const bool continuing = vars["continue"].as<bool>();
   if (continuing && !vars.count("out")) throw ConfigError("--continue needs the run folder: --out DIR");
   const fs::path run_dir =

@@ -93,7 +93,7 @@ void TrainingState::add(const std::string& name, at::Generator& generator) {
       [&generator, name](torch::serialize::InputArchive& archive) {
         at::Tensor loaded;
         archive.read(name, loaded);
-        generator.set_state(loaded);
+        generator.set_state(loaded.cpu());  // a generator's state is a CPU byte tensor
       });
 }
 
@@ -295,7 +295,7 @@ void train_on_pairs(AlgorithmContext& context, const std::string& name, const Pa
       order = torch::randperm(n, context.generator, torch::kLong);
       next = 0;
     }
-    const at::Tensor rows = order.narrow(0, next, batch_size);
+    const at::Tensor rows = order.narrow(0, next, batch_size).to(context.policy->device());
     next += batch_size;
     PairBatch batch{data.select(rows), {}, {}, rows_of(reference_chosen, rows), rows_of(reference_rejected, rows)};
     // Chosen and rejected in one forward pass.

@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
+#include "runtime.h"
+
 namespace prefopt {
 
 Annotator::~Annotator() = default;
@@ -12,7 +14,11 @@ Labels single_votes(const at::Tensor& prefers_a, std::string name) {
   return {prefers_a.unsqueeze(1), at::zeros({n, 1}, at::kLong), prefers_a, at::ones({n}, at::kBool), {std::move(name)}};
 }
 
-Labels Annotator::label(const PairsToLabel& pairs, at::Generator& generator) const {
+Labels Annotator::label(const PairsToLabel& anywhere, at::Generator& generator) const {
+  const FullPrecision full_precision;
+  const auto cpu = [](const at::Tensor& t) { return t.to(at::kCPU); };
+  const PairsToLabel pairs{cpu(anywhere.attributes_a), cpu(anywhere.attributes_b), cpu(anywhere.lengths_a),
+                           cpu(anywhere.lengths_b),    cpu(anywhere.prompt_ids),   cpu(anywhere.gold_weights)};
   const std::int64_t n = pairs.attributes_a.size(0);
   if (pairs.attributes_b.sizes() != pairs.attributes_a.sizes() || pairs.lengths_a.size(0) != n ||
       pairs.lengths_b.size(0) != n || pairs.prompt_ids.size(0) != n ||
@@ -36,6 +42,8 @@ Labels Annotator::label(const PairsToLabel& pairs, at::Generator& generator) con
     check(labels.annotators.min().item<std::int64_t>() >= 0 &&
               labels.annotators.max().item<std::int64_t>() < static_cast<std::int64_t>(labels.names.size()),
           "every annotator index must name one of `names`");
+  const c10::Device device = anywhere.attributes_a.device();
+  for (at::Tensor* t : {&labels.votes, &labels.annotators, &labels.prefers_a, &labels.keep}) *t = t->to(device);
   return labels;
 }
 

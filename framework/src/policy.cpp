@@ -39,7 +39,7 @@ struct PolicyImpl::Block : nn::Module {
     const std::int64_t keys = key.size(2), past = keys - time;
     torch::Tensor scores = query.matmul(key.transpose(-2, -1)) / std::sqrt(static_cast<double>(head_width));
     if (time > 1) {  // query i (position past + i) sees keys 0 .. past + i
-      const torch::Tensor future = torch::ones({time, keys}, torch::kBool).triu(past + 1).to(x.device());
+      const torch::Tensor future = torch::ones({time, keys}, x.options().dtype(torch::kBool)).triu(past + 1);
       scores = scores.masked_fill(future, -std::numeric_limits<float>::infinity());
     }
     const torch::Tensor attended = scores.softmax(-1).matmul(value).transpose(1, 2).reshape({batch, time, width});
@@ -80,7 +80,10 @@ struct LayerCache {
 };
 }  // namespace
 
-torch::Tensor PolicyImpl::hidden(const torch::Tensor& tokens) {
+c10::Device PolicyImpl::device() const { return token_embedding_->weight.device(); }
+
+torch::Tensor PolicyImpl::hidden(const torch::Tensor& tokens_anywhere) {
+  const torch::Tensor tokens = tokens_anywhere.to(device());
   const std::int64_t time = tokens.size(1);
   if (time > options_.context)
     throw std::invalid_argument(fmt::format("{} tokens exceed the policy's context of {}", time, options_.context));
@@ -96,7 +99,7 @@ Policy copy_policy(Policy& source) {
   torch::NoGradGuard no_grad;
   const auto from = source->named_parameters();
   for (auto& parameter : copy->named_parameters()) parameter.value().copy_(from[parameter.key()]);
-  copy->to(source->parameters().front().device());
+  copy->to(source->device());
   return copy;
 }
 
@@ -110,25 +113,33 @@ torch::Tensor response_mask(const Sequences& s) {
 torch::Tensor PolicyImpl::response_log_probs(const Sequences& s, double temperature) {
   const std::int64_t prompt = s.prompts.size(1), width = s.responses.size(1);
   const torch::Tensor tokens = torch::cat({s.prompts, s.responses}, 1).narrow(1, 0, prompt + width - 1);
-  const torch::Tensor logits = forward(tokens).narrow(1, prompt - 1, width) / temperature;
-  const torch::Tensor log_probs = logits.log_softmax(-1).gather(2, s.responses.unsqueeze(2)).squeeze(2);
+  // In fp32 also under bfloat16 autocast: a log-softmax over the vocabulary needs the precision.
+  const torch::Tensor logits = forward(tokens).narrow(1, prompt - 1, width).to(torch::kFloat) / temperature;
+  const torch::Tensor log_probs = logits.log_softmax(-1).gather(2, s.responses.to(device()).unsqueeze(2)).squeeze(2);
   return log_probs * response_mask(s).to(log_probs.device());
 }
 
-Sequences PolicyImpl::sample(const torch::Tensor& prompts, std::int64_t response_length, const SamplingOptions& sampling,
-                             std::int64_t eos, at::Generator& generator) {
+Sequences PolicyImpl::sample(const torch::Tensor& prompts_anywhere, std::int64_t response_length,
+                             const SamplingOptions& sampling, std::int64_t eos, at::Generator& generator) {
+  const torch::Tensor prompts = prompts_anywhere.to(device());
   const std::int64_t batch = prompts.size(0), prompt = prompts.size(1);
   if (prompt + response_length > options_.context)
     throw std::invalid_argument(fmt::format("prompt ({}) + response ({}) tokens exceed the policy's context of {}",
                                             prompt, response_length, options_.context));
   torch::NoGradGuard no_grad;
-  auto pick = [&](torch::Tensor logits) {  // [batch, vocab] -> [batch]
-    logits = logits / sampling.temperature;
+  // [response_length, batch, 1]: the uniform number that picks each token.
+  const torch::Tensor uniforms = torch::rand({response_length, batch, 1}, generator).to(device());
+  auto pick = [&](torch::Tensor logits, std::int64_t t) {  // [batch, vocab] -> [batch]
+    logits = logits.to(torch::kFloat) / sampling.temperature;
     if (sampling.top_k > 0 && sampling.top_k < options_.vocab) {
       const torch::Tensor kth = std::get<0>(logits.topk(sampling.top_k, -1)).select(1, sampling.top_k - 1).unsqueeze(1);
       logits = logits.masked_fill(logits.lt(kth), -std::numeric_limits<float>::infinity());
     }
-    return torch::multinomial(logits.softmax(-1).to(torch::kCPU), 1, true, generator).squeeze(1).to(prompts.device());
+    // The first token whose cumulative probability exceeds u * total: token i with probability
+    // p_i, never one of probability 0 (the total, not 1, absorbs the cumsum's rounding).
+    const torch::Tensor cdf = logits.softmax(-1).cumsum(-1);
+    const torch::Tensor target = uniforms[t] * cdf.narrow(1, options_.vocab - 1, 1);
+    return torch::searchsorted(cdf, target, /*out_int32=*/false, /*right=*/true).squeeze(1).clamp_max(options_.vocab - 1);
   };
 
   torch::Tensor responses = torch::full({batch, response_length}, eos, prompts.options());
@@ -147,7 +158,7 @@ Sequences PolicyImpl::sample(const torch::Tensor& prompts, std::int64_t response
       const torch::Tensor sequence = torch::cat({prompts, responses.narrow(1, 0, t)}, 1);
       logits = forward(sequence).select(1, prompt + t - 1);
     }
-    const torch::Tensor token = torch::where(ended, torch::full_like(ended, eos, prompts.options()), pick(logits));
+    const torch::Tensor token = pick(logits, t).masked_fill(ended, eos);
     responses.select(1, t).copy_(token);
     ended = ended.logical_or(token.eq(eos));
     if (sampling.use_cache && t + 1 < response_length) logits = run_cached(token.unsqueeze(1), prompt + t);

@@ -16,22 +16,33 @@ RewardNetImpl::RewardNetImpl(Policy& sft) {
   torch::NoGradGuard no_grad;
   head_->weight.normal_(0.0, 1.0 / std::sqrt(static_cast<double>(width + 1)));
   head_->bias.zero_();
-  to(sft->parameters().front().device());
+  to(sft->device());
 }
 
 torch::Tensor RewardNetImpl::forward(const Sequences& s) {
   const torch::Tensor hidden = backbone_->hidden(torch::cat({s.prompts, s.responses}, 1));
-  const torch::Tensor last = last_token_positions(s).view({-1, 1, 1}).expand({-1, 1, hidden.size(2)});
-  return head_(hidden.gather(1, last).squeeze(1)).squeeze(1);
+  const torch::Tensor last =
+      last_token_positions(s).to(hidden.device()).view({-1, 1, 1}).expand({-1, 1, hidden.size(2)});
+  return head_(hidden.gather(1, last).squeeze(1)).squeeze(1).to(torch::kFloat);
 }
 
-PreferenceData PreferenceData::select(const at::Tensor& rows) const {
+PreferenceData PreferenceData::select(const at::Tensor& rows_anywhere) const {
+  const at::Tensor rows = rows_anywhere.to(labels.votes.device());
   Labels l = labels;
   l.votes = labels.votes.index_select(0, rows);
   l.annotators = labels.annotators.index_select(0, rows);
   l.prefers_a = labels.prefers_a.index_select(0, rows);
   l.keep = labels.keep.index_select(0, rows);
   return {select_rows(a, rows), select_rows(b, rows), std::move(l)};
+}
+
+PreferenceData PreferenceData::to(c10::Device device) const {
+  Labels l = labels;
+  l.votes = labels.votes.to(device);
+  l.annotators = labels.annotators.to(device);
+  l.prefers_a = labels.prefers_a.to(device);
+  l.keep = labels.keep.to(device);
+  return {to_device(a, device), to_device(b, device), std::move(l)};
 }
 
 void RewardModel::fit(Policy& sft, const PreferenceData& data, at::Generator& generator) {

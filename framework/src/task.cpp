@@ -3,12 +3,19 @@
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
+#include "runtime.h"
+
 namespace prefopt {
 
 Task::~Task() = default;
 
-Sequences select_rows(const Sequences& s, const at::Tensor& rows) {
+Sequences select_rows(const Sequences& s, const at::Tensor& rows_anywhere) {
+  const at::Tensor rows = rows_anywhere.to(s.responses.device());
   return {s.prompts.index_select(0, rows), s.responses.index_select(0, rows), s.lengths.index_select(0, rows)};
+}
+
+Sequences to_device(const Sequences& s, c10::Device device) {
+  return {s.prompts.to(device), s.responses.to(device), s.lengths.to(device)};
 }
 
 at::Tensor response_lengths(const at::Tensor& responses, std::int64_t eos) {
@@ -51,15 +58,19 @@ Sequences Task::sample_corpus(std::int64_t n, at::Generator& generator) const {
 }
 
 at::Tensor Task::score_attributes(const Sequences& sequences) const {
-  at::Tensor scores = guarded([&] { return do_score_attributes(sequences); });
+  const FullPrecision full_precision;
+  const Sequences on_cpu = to_device(sequences, at::kCPU);
+  at::Tensor scores = guarded([&] { return do_score_attributes(on_cpu); });
   check(scores.dim() == 2 && scores.size(0) == sequences.responses.size(0) &&
             scores.size(1) == static_cast<std::int64_t>(attribute_names().size()),
         *this, "score_attributes must return [batch, attributes]");
-  return scores.to(at::kFloat);
+  return scores.to(at::kFloat).to(sequences.responses.device());
 }
 
 at::Tensor Task::gold_reward(const Sequences& sequences) const {
-  return score_attributes(sequences).matmul(gold_weights());
+  const FullPrecision full_precision;
+  const at::Tensor attributes = score_attributes(sequences);
+  return attributes.matmul(gold_weights().to(attributes.device()));
 }
 
 }  // namespace prefopt

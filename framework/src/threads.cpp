@@ -20,21 +20,35 @@ std::int64_t available_cores() {
   return std::max<std::int64_t>(1, static_cast<std::int64_t>(std::thread::hardware_concurrency()));
 }
 
+namespace {
+
+// libtorch reaches OpenBLAS through the BLAS interface, which has no thread setting: OpenBLAS's
+// own, where it is the BLAS loaded (Debian's libopenblas0-pthread; a PyTorch wheel bundles MKL).
+using SetThreads = void (*)(int);
+SetThreads openblas_set_num_threads() {
+  return reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+}
+
+}  // namespace
+
 ThreadPlan plan_threads(std::int64_t requested) {
-  if (requested > 0) return {requested, 1, fmt::format("runtime.threads = {}", requested)};
-  if (const char* share = std::getenv("OPENBLAS_NUM_THREADS"); share != nullptr && std::atoll(share) > 0)
-    return {std::atoll(share), 1, fmt::format("this trial's share of the cores (OPENBLAS_NUM_THREADS={})", share)};
-  const std::int64_t cores = available_cores();
-  return {cores, 1, fmt::format("every core available ({})", cores)};
+  std::int64_t share = 0;
+  std::string reason;
+  if (requested > 0) {
+    share = requested, reason = fmt::format("runtime.threads = {}", requested);
+  } else if (const char* env = std::getenv("OPENBLAS_NUM_THREADS"); env != nullptr && std::atoll(env) > 0) {
+    share = std::atoll(env), reason = fmt::format("this trial's share of the cores (OPENBLAS_NUM_THREADS={})", env);
+  } else {
+    share = available_cores(), reason = fmt::format("every core available ({})", share);
+  }
+  if (openblas_set_num_threads() == nullptr)
+    return {0, share, reason + "; no OpenBLAS loaded, so libtorch's own BLAS gets the intra-op pool"};
+  return {share, 1, reason};
 }
 
 void apply_threads(const ThreadPlan& plan) {
   at::set_num_threads(static_cast<int>(plan.intra_op));
-  // libtorch reaches OpenBLAS through the BLAS interface, which has no thread setting: call
-  // OpenBLAS's own where it is the BLAS loaded (Debian's libopenblas0-pthread).
-  using SetThreads = void (*)(int);
-  if (auto set = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads")); set != nullptr)
-    set(static_cast<int>(plan.blas));
+  if (plan.blas > 0) openblas_set_num_threads()(static_cast<int>(plan.blas));
 }
 
 }  // namespace prefopt

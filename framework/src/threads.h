@@ -23,14 +23,14 @@ PREFOPT_API std::int64_t thread_share(std::int64_t cores, std::int64_t parallel)
 PREFOPT_API std::int64_t available_cores();
 
 struct ThreadPlan {
-  std::int64_t blas = 1;      // OpenBLAS threads
+  std::int64_t blas = 1;      // OpenBLAS threads; 0 where no OpenBLAS is loaded
   std::int64_t intra_op = 1;  // libtorch intra-op threads
   std::string reason;         // for the run log: where the number came from
 };
 
 // `runtime.threads` when positive; otherwise the share a launcher gave this trial
 // (OPENBLAS_NUM_THREADS: the local launcher's cores / jobs, Slurm's cpus per task); otherwise
-// every available core.
+// every available core. Without OpenBLAS in the process, the share goes to the intra-op pool.
 PREFOPT_API ThreadPlan plan_threads(std::int64_t requested);
 
 // Sizes both pools for this process.

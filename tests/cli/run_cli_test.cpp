@@ -1,6 +1,7 @@
 // `prefopt run` end to end at tiny sizes: run folder contents, stage reuse, determinism, --rerun.
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
+#include <torch/cuda.h>
 
 #include <fstream>
 
@@ -109,6 +110,25 @@ TEST_CASE("prefopt run refuses bad input with clear messages", "[run]") {
   const auto bad_value = run(dir.path() / "bad2", dir.path() / "cache", {"sft.steps=-3"});
   CHECK(bad_value.status == 2);
   CHECK_THAT(bad_value.err, Contains("sft.steps: -3 is out of range [0, inf)"));
+  const auto bad_device = run(dir.path() / "bad3", dir.path() / "cache", {"runtime.device=gpu"});
+  CHECK(bad_device.status == 2);
+  CHECK_THAT(bad_device.err, Contains("override 'runtime.device=gpu'") && Contains("runtime.device = \"gpu\"") &&
+                                 Contains("did you mean 'cpu'"));
+  CHECK_FALSE(fs::exists(dir.path() / "bad3"));  // refused before the run folder is made
+  const auto bad_dtype = run(dir.path() / "bad4", dir.path() / "cache", {"runtime.dtype=float16"});
+  CHECK(bad_dtype.status == 2);
+  CHECK_THAT(bad_dtype.err, Contains("runtime.dtype") && Contains("one of: float32, bfloat16"));
+  if (torch::cuda::is_available()) return;  // the rest is about a machine without CUDA
+  const auto no_cuda = run(dir.path() / "bad5", dir.path() / "cache", {"runtime.device=cuda"});
+  CHECK(no_cuda.status == 2);
+  CHECK_THAT(no_cuda.err, Contains("runtime.device = \"cuda\": this process sees no CUDA device") &&
+                              Contains("CUDA_VISIBLE_DEVICES"));
+  CHECK_FALSE(fs::exists(dir.path() / "bad5"));
+  // A sweep is planned where it may not run (a Slurm login node): only the form is checked there.
+  const auto planned = run_cli({"run", "-m", kExperiment, "runtime.device=cuda:1,cuda:x", "--dry-run"});
+  CHECK(planned.status == 2);
+  CHECK_THAT(planned.err, Contains("runtime.device = \"cuda:x\": the device index must be a number"));
+  CHECK_THAT(planned.err, !Contains("cuda:1"));
 }
 
 // The synthetic task can be overoptimized (Gao et al.): best-of-n against one reward model
@@ -118,7 +138,7 @@ TEST_CASE("best-of-n overoptimizes a weak proxy: proxy keeps rising while gold p
   test::TempDir dir;
   const auto result = run_cli({"run", (fs::path(PREFOPT_SOURCE_DIR) / "experiments/overoptimization.toml").string(),
                                "--out", (dir.path() / "run").string(), "--cache", (dir.path() / "cache").string(),
-                               "algorithm.n=[1,16,256]"});
+                               "algorithm.n=[1,4,256]"});
   INFO(result.err);
   REQUIRE(result.status == 0);
   const auto rows = metrics(dir.path() / "run");

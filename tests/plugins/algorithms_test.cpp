@@ -2,6 +2,7 @@
 // end to end on the synthetic task at small sizes, through `prefopt run` with a shared stage cache.
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -74,6 +75,16 @@ std::vector<json> run_algorithm(const fs::path& out, const std::vector<std::stri
   return rows;
 }
 
+// The mean gold reward rose from step 0 to the last evaluation by at least `gain`, and by at
+// least 4 standard errors of the difference.
+void check_gold_gain(const std::vector<json>& rows, double gain) {
+  REQUIRE(rows.size() >= 2);
+  const double before = rows.front()["gold"].get<double>(), after = rows.back()["gold"].get<double>();
+  const double se = std::hypot(rows.front()["gold_se"].get<double>(), rows.back()["gold_se"].get<double>());
+  INFO("gold " << before << " -> " << after << ", standard error " << se);
+  CHECK(after - before >= std::max(gain, 4 * se));
+}
+
 }  // namespace
 
 TEST_CASE("train evaluates at step 0, every eval_every steps and after the last one", "[algorithm]") {
@@ -129,7 +140,7 @@ TEST_CASE("chosen_and_rejected follows the labels and drops pairs not kept", "[a
 TEST_CASE("every algorithm raises the gold reward above the reference policy's", "[algorithm][e2e]") {
   test::TempDir dir;
   // Per algorithm: the overrides, and the smallest gain in mean gold reward from step 0 to the
-  // last evaluation required: at least 4 standard errors of the difference (checked below).
+  // last evaluation required; the gain must also be at least 4 standard errors of the difference.
   const std::vector<std::pair<std::vector<std::string>, double>> cases = {
       {{"algorithm=ppo", "train.steps=20"}, 0.3},
       {{"algorithm=rloo", "train.steps=40", "algorithm.learning_rate=1e-3"}, 0.15},
@@ -145,12 +156,7 @@ TEST_CASE("every algorithm raises the gold reward above the reference policy's",
     const auto& [overrides, gain] = cases[i];
     SECTION(std::to_string(i) + " " + overrides.back()) {
       const auto rows = run_algorithm(dir.path() / std::to_string(i), overrides);
-      REQUIRE(rows.size() >= 2);
-      const double before = rows.front()["gold"].get<double>(), after = rows.back()["gold"].get<double>();
-      INFO(overrides.front() << ": gold " << before << " -> " << after);
-      CHECK(after - before >= gain);
-      const double se = std::hypot(rows.front()["gold_se"].get<double>(), rows.back()["gold_se"].get<double>());
-      CHECK(gain >= 4 * se);
+      check_gold_gain(rows, gain);
       CHECK(rows.back()["kl"].get<double>() > 0.0);
       CHECK(rows.back()["algorithm"].contains("samples"));
     }
@@ -189,4 +195,74 @@ TEST_CASE("a bad algorithm parameter is refused before anything runs", "[algorit
   CHECK_THAT(result.err, Contains("algorithm.loss"));
   CHECK_THAT(result.err, Contains("rdpo"));
   CHECK_FALSE(fs::exists(dir.path() / "run"));
+}
+
+TEST_CASE("bfloat16 autocast trains as well on the CPU, and says so", "[algorithm][e2e][runtime]") {
+  test::TempDir dir;
+  const auto rows = run_algorithm(dir.path() / "bf16", {"algorithm=dpo", "train.steps=40", "runtime.device=cpu", "runtime.dtype=bfloat16"});
+  check_gold_gain(rows, 0.2);  // as in float32 (above)
+  const json summary = json::parse(test::read_file(dir.path() / "bf16" / "summary.json"));
+  CHECK(summary["runtime"] == json{{"device", "cpu"}, {"dtype", "bfloat16"}});
+  CHECK_THAT(test::read_file(dir.path() / "bf16" / "run.log"), Contains("bfloat16 autocast"));
+}
+
+// ---- CUDA: these pass without checking anything where no GPU is visible (they say so) ------
+
+namespace {
+bool cuda_or_skip() {
+  if (torch::cuda::is_available()) return true;
+  WARN("skipped: no CUDA device (these run in scripts/gpu-check.sh)");
+  return false;
+}
+}  // namespace
+
+TEST_CASE("on CUDA, every kind of trainer raises the gold reward", "[algorithm][e2e][cuda]") {
+  if (!cuda_or_skip()) return;
+  test::TempDir dir;
+  const std::vector<std::pair<std::vector<std::string>, double>> cases = {
+      {{"algorithm=ppo", "train.steps=20"}, 0.3},
+      {{"algorithm=grpo", "train.steps=40", "algorithm.learning_rate=1e-3"}, 0.15},
+      {{"algorithm=dpo", "train.steps=40"}, 0.2},
+      {{"algorithm=kto", "train.steps=40"}, 0.2},
+      {{"algorithm=dpo", "train.steps=40", "runtime.dtype=bfloat16"}, 0.2},
+      {{"algorithm=best_of_n", "algorithm.n=[1,16]"}, 0.3},
+      {{"algorithm=ppo", "train.steps=20", "reward_model=crowd_bt", "reward_models.members=2", "ensemble=worst_case"},
+       0.1},
+  };
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const auto& [overrides, gain] = cases[i];
+    SECTION(std::to_string(i) + " " + overrides.back()) {
+      std::vector<std::string> on_cuda = overrides;
+      on_cuda.push_back("runtime.device=cuda");
+      const fs::path out = dir.path() / std::to_string(i);
+      check_gold_gain(run_algorithm(out, on_cuda), gain);
+      CHECK(json::parse(test::read_file(out / "summary.json"))["runtime"]["device"] == "cuda:0");
+    }
+  }
+}
+
+TEST_CASE("the policy computes the same on CUDA as on the CPU, sampling included", "[policy][cuda]") {
+  if (!cuda_or_skip()) return;
+  const torch::Device cuda(torch::kCUDA, 0);
+  torch::manual_seed(0);
+  Policy cpu(PolicyOptions{.vocab = 32, .context = 16, .width = 32, .depth = 2, .heads = 4});
+  Policy gpu = copy_policy(cpu);
+  gpu->to(cuda);
+  CHECK(gpu->device() == cuda);
+  at::Generator g = seeded(1);
+  const torch::Tensor prompts = torch::randint(1, 32, {256, 4}, g, torch::kLong);
+  at::Generator a = seeded(2), b = seeded(2);
+  const Sequences on_cpu = cpu->sample(prompts, 12, {}, 0, a);
+  const Sequences on_gpu = gpu->sample(prompts, 12, {}, 0, b);  // prompts move to the GPU
+  CHECK(on_gpu.responses.device() == cuda);
+  // Rounding may tip a token where a uniform falls on a CDF boundary; then the rest of that row differs.
+  const double same_rows = on_cpu.responses.eq(on_gpu.responses.cpu()).all(1).to(torch::kDouble).mean().item<double>();
+  CHECK(same_rows > 0.98);
+  const torch::Tensor lp_cpu = cpu->response_log_probs(on_cpu, 1.0);
+  const torch::Tensor lp_gpu = gpu->response_log_probs(on_cpu, 1.0);  // CPU sequences, GPU policy
+  CHECK(lp_gpu.cpu().allclose(lp_cpu, 1e-3, 1e-4));
+  // The same gradient step.
+  lp_cpu.sum().backward();
+  lp_gpu.sum().backward();
+  CHECK(gpu->parameters().front().grad().cpu().allclose(cpu->parameters().front().grad(), 1e-2, 1e-4));
 }

@@ -1,6 +1,7 @@
 // Building blocks for the deliberately broken test libraries.
 #pragma once
 
+#include <ATen/ATen.h>
 #include <prefopt/ensemble.h>
 
 #include <stdexcept>

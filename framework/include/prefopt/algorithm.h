@@ -72,6 +72,10 @@ class PREFOPT_API Checkpoints {
   virtual void save(const TrainingState& state, std::int64_t step) = 0;
 };
 
+// The policies, the reward models behind proxy_reward, the preference pairs and the evaluation
+// prompts live on the trial's device (`policy->device()`, from `[runtime] device`); the
+// generators are CPU generators, so move what you draw with them (an index permutation, say)
+// before indexing device tensors: select_rows and PreferenceData::select do it for you.
 struct AlgorithmContext {
   Policy policy;                 // starts as a copy of the SFT policy; trainable
   Policy reference;              // the frozen SFT policy

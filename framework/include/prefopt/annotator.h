@@ -38,6 +38,8 @@ struct Labels {
 // Labels of an annotator that gives one vote per pair and keeps every pair.
 PREFOPT_API Labels single_votes(const at::Tensor& prefers_a, std::string name);
 
+// Annotators compute on the CPU, in full precision: label() hands the plugin CPU copies of the
+// pairs, with bfloat16 autocast off, and returns the labels on the pairs' device.
 class PREFOPT_API Annotator : public Plugin {
  public:
   static constexpr PluginKind kKind = PluginKind::annotator;

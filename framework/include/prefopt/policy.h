@@ -7,6 +7,9 @@
 //
 // Sampling uses a key/value cache: the prompt is encoded once, then each step attends its one new
 // token to the cached keys and values, O(T) per token instead of O(T^2) without the cache.
+//
+// The policy computes on the device of its parameters and moves the tokens it is given there;
+// what it returns lives there too.
 #pragma once
 
 #include <torch/nn.h>
@@ -34,6 +37,7 @@ class PREFOPT_API PolicyImpl : public torch::nn::Module {
   explicit PolicyImpl(const PolicyOptions& options);
 
   const PolicyOptions& options() const { return options_; }
+  c10::Device device() const;  // where its parameters are
 
   // [batch, time] tokens -> [batch, time, width] final hidden states (causal).
   torch::Tensor hidden(const torch::Tensor& tokens);
@@ -45,7 +49,10 @@ class PREFOPT_API PolicyImpl : public torch::nn::Module {
   torch::Tensor response_log_probs(const Sequences& sequences, double temperature);
 
   // Samples `response_length` tokens after each prompt; tokens after the first EOS become EOS.
-  // Runs without gradients.
+  // Runs without gradients. The randomness is one uniform number per token drawn up front from
+  // `generator` (a CPU generator), each turned into a token by inverting the next-token
+  // distribution's CDF on the policy's device: no host round trip per token, and the same seed
+  // samples the same tokens on every device (up to rounding).
   Sequences sample(const torch::Tensor& prompts, std::int64_t response_length, const SamplingOptions& sampling,
                    std::int64_t eos, at::Generator& generator);
 

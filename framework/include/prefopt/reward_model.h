@@ -2,6 +2,10 @@
 // from the SFT policy (its transformer backbone) and reads a scalar at each response's last token.
 // Several members (different seeds or bootstrap resamples) make an ensemble; an Ensemble plugin
 // combines their scores into the proxy reward the algorithms optimize.
+//
+// A reward model lives on the SFT policy's device (`sft->device()`; RewardNet follows it), and
+// its training pairs and the sequences it scores arrive there. Load saved weights onto that
+// device: `torch::load(net, file, sft->device())`.
 #pragma once
 
 #include <ATen/core/Generator.h>
@@ -25,6 +29,8 @@ struct PreferenceData {
   std::int64_t size() const { return a.responses.size(0); }
   // The pairs at `rows` (a bootstrap resample, a train/held-out split).
   PREFOPT_API PreferenceData select(const at::Tensor& rows) const;
+  // The same pairs on `device`.
+  PREFOPT_API PreferenceData to(c10::Device device) const;
 };
 
 // A policy backbone with a scalar head read at each response's last token: the network reward

@@ -24,12 +24,19 @@ struct Sequences {
   at::Tensor lengths;    // [batch] int64: tokens up to and including the first EOS, or the full width
 };
 
-// The sequences at `rows` (a minibatch, a split, a resample).
+// The sequences at `rows` (a minibatch, a split, a resample), on the sequences' device wherever
+// `rows` is.
 PREFOPT_API Sequences select_rows(const Sequences& sequences, const at::Tensor& rows);
+
+// The same sequences on `device` (no copy when they are there already).
+PREFOPT_API Sequences to_device(const Sequences& sequences, c10::Device device);
 
 // The length of each response: up to and including its first `eos`, or the full width.
 PREFOPT_API at::Tensor response_lengths(const at::Tensor& responses, std::int64_t eos);
 
+// A task computes on the CPU, in full precision: its prompts and corpus are CPU tensors (drawn
+// from CPU generators), and score_attributes / gold_reward hand the plugin CPU copies of the
+// sequences, with bfloat16 autocast off, and return the results on the sequences' own device.
 class PREFOPT_API Task : public Plugin {
  public:
   static constexpr PluginKind kKind = PluginKind::task;

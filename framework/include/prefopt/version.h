@@ -15,7 +15,7 @@
 #include <torch/version.h>
 
 #define PREFOPT_API_MAJOR 1
-#define PREFOPT_API_MINOR 1
+#define PREFOPT_API_MINOR 2
 
 #define PREFOPT_STRINGIFY_(x) #x
 #define PREFOPT_STRINGIFY(x) PREFOPT_STRINGIFY_(x)

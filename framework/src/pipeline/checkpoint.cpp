@@ -3,17 +3,17 @@
 #include <fmt/format.h>
 #include <torch/serialize.h>
 
-
 #include "files.h"
 
 namespace prefopt {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-FileCheckpoints::FileCheckpoints(fs::path dir, std::int64_t every, std::function<bool()> stop_requested,
-                                 std::vector<json>& rows, std::function<void()> restored,
-                                 std::function<void(const std::string&)> log)
+FileCheckpoints::FileCheckpoints(fs::path dir, c10::Device device, std::int64_t every,
+                                 std::function<bool()> stop_requested, std::vector<json>& rows,
+                                 std::function<void()> restored, std::function<void(const std::string&)> log)
     : dir_(std::move(dir)),
+      device_(device),
       every_(every),
       stop_requested_(std::move(stop_requested)),
       rows_(rows),
@@ -24,7 +24,7 @@ bool FileCheckpoints::load(TrainingState& state) {
   const fs::path file = dir_ / "state.pt";
   if (!fs::exists(file)) return false;
   torch::serialize::InputArchive archive;
-  archive.load_from(file.string());
+  archive.load_from(file.string(), device_);
   state.load(archive);
   c10::IValue rows, step;
   archive.read("pipeline.rows", rows);

@@ -15,8 +15,9 @@ namespace prefopt {
 class FileCheckpoints final : public Checkpoints {
  public:
   // `rows` are the trial's evaluation rows: saved with each checkpoint, replaced on load, after
-  // which `restored` is called (to rewrite metrics.jsonl).
-  FileCheckpoints(std::filesystem::path dir, std::int64_t every, std::function<bool()> stop_requested,
+  // which `restored` is called (to rewrite metrics.jsonl). Tensors load onto `device`, the
+  // trial's, wherever they were saved from.
+  FileCheckpoints(std::filesystem::path dir, c10::Device device, std::int64_t every, std::function<bool()> stop_requested,
                   std::vector<nlohmann::json>& rows, std::function<void()> restored,
                   std::function<void(const std::string&)> log);
 
@@ -27,6 +28,7 @@ class FileCheckpoints final : public Checkpoints {
 
  private:
   std::filesystem::path dir_;
+  c10::Device device_;
   std::int64_t every_;
   std::function<bool()> stop_requested_;
   std::vector<nlohmann::json>& rows_;

@@ -12,16 +12,15 @@ torch::Tensor response_nll(Policy& policy, const Sequences& batch) {
 }
 
 SftReport train_sft(Policy& policy, const Task& task, const SftOptions& options, at::Generator& generator) {
-  const Sequences corpus = task.sample_corpus(options.corpus_size, generator);
+  const Sequences corpus = to_device(task.sample_corpus(options.corpus_size, generator), policy->device());
   torch::optim::AdamW optimizer(policy->parameters(), torch::optim::AdamWOptions(options.learning_rate).weight_decay(0.0));
   policy->train();
   SftReport report;
   const std::int64_t tail = std::max<std::int64_t>(1, options.steps / 10);
   double tail_sum = 0;
   for (std::int64_t step = 0; step < options.steps; ++step) {
-    const torch::Tensor rows = torch::randint(options.corpus_size, {options.batch_size}, generator, torch::kLong);
-    const Sequences batch{corpus.prompts.index_select(0, rows), corpus.responses.index_select(0, rows),
-                          corpus.lengths.index_select(0, rows)};
+    const Sequences batch =
+        select_rows(corpus, torch::randint(options.corpus_size, {options.batch_size}, generator, torch::kLong));
     const torch::Tensor loss = response_nll(policy, batch);
     if (step == 0) report.initial_loss = loss.item<double>();
     optimizer.zero_grad();

@@ -11,6 +11,7 @@
 #include "pipeline/checkpoint.h"
 #include "pipeline/sft.h"
 #include "pipeline/stage_cache.h"
+#include "runtime.h"
 #include "threads.h"
 #include "prefopt/algorithm.h"
 #include "prefopt/ensemble.h"
@@ -20,7 +21,8 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 // Bump when a stage's stored format or computation changes: old cache entries stop matching.
-constexpr const char* kStageVersion = "1";
+// 2: sampling by inverse CDF from up-front uniforms; keys name the device type and dtype.
+constexpr const char* kStageVersion = "2";
 
 const std::vector<std::pair<std::string, std::vector<ParamSpec>>>& pipeline_sections() {
   static const std::vector<std::pair<std::string, std::vector<ParamSpec>>> sections = {
@@ -52,7 +54,11 @@ const std::vector<std::pair<std::string, std::vector<ParamSpec>>>& pipeline_sect
        {ParamSpec::integer("threads", 0,
                            "OpenBLAS threads of the trial (libtorch's intra-op pool gets one); 0: the trial's share of "
                            "the cores")
-            .min(0)}},
+            .min(0),
+        ParamSpec::string("device", "auto", "where the models compute: auto (CUDA when there is one), cpu, cuda, cuda:N"),
+        ParamSpec::string("dtype", "float32", "float32, or bfloat16: autocast with fp32 weights and optimizer state")
+            .one_of({"float32", "bfloat16"}),
+        ParamSpec::boolean("tf32", true, "on CUDA, fp32 matrix products in TF32 (10-bit mantissa inputs)")}},
   };
   return sections;
 }
@@ -60,6 +66,13 @@ const std::vector<std::pair<std::string, std::vector<ParamSpec>>>& pipeline_sect
 namespace {
 
 at::Generator seeded(std::uint64_t seed) { return at::make_generator<at::CPUGeneratorImpl>(seed); }
+
+// Where `section.key` came from (file:line:column, an override), or "the default".
+std::string origin_of(const config::Node& root, const std::string& section, const std::string& key) {
+  const config::Node* s = root.child(section);
+  const config::Node* value = s != nullptr && s->is_table() ? s->child(key) : nullptr;
+  return value != nullptr ? value->origin : "the default";
+}
 
 const config::Node& section(const config::Node& root, const std::string& name) {
   static const config::Node empty;
@@ -102,6 +115,18 @@ json read_json(const fs::path& file) {
 
 }  // namespace
 
+Runtime trial_runtime(const config::Node& config) {
+  const Params runtime = section_values(config, "runtime");
+  return resolve_runtime(runtime.get<std::string>("device"), runtime.get<std::string>("dtype"), runtime.get<bool>("tf32"),
+                         origin_of(config, "runtime", "device"));
+}
+
+void check_device_setting(const config::Node& config) {
+  constexpr std::size_t kAnyNumberOfDevices = std::numeric_limits<std::size_t>::max();
+  resolve_device(section_values(config, "runtime").get<std::string>("device"), origin_of(config, "runtime", "device"),
+                 kAnyNumberOfDevices);
+}
+
 TrialResult run_trial(const config::Node& config, const Registry& registry, const TrialOptions& options) {
   const auto log = [&](const std::string& line) {
     if (options.log) options.log(line);
@@ -116,6 +141,10 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
   const Params rm_params = section_values(config, "reward_models");
   const Params train_params = section_values(config, "train");
   const Params eval_params = section_values(config, "eval");
+  const Runtime runtime = trial_runtime(config);
+  const c10::Device device = runtime.device;
+  const PrecisionScope precision(runtime);
+  log("device: " + runtime.description);
   const ThreadPlan threads = plan_threads(section_values(config, "runtime").get<std::int64_t>("threads"));
   apply_threads(threads);
   log(fmt::format("threads: OpenBLAS {}, libtorch intra-op {}: {}", threads.blas, threads.intra_op, threads.reason));
@@ -135,15 +164,18 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
   json stages;
 
   // Stage sft: the base policy.
-  const std::string seed_text = std::to_string(seed);
+  // Stages computed on another device type or in another precision give other numbers.
+  const std::string seed_and_runtime = std::to_string(seed) + "\x1f" + runtime.device_type() + "\x1f" +
+                                       runtime.dtype_name() + (runtime.uses_tf32() ? "\x1ftf32" : "");
   const std::string sft_key = key_of({"sft", config::format_inline(section(config, "task")),
                                       config::format_inline(section(config, "policy")),
-                                      config::format_inline(section(config, "sft")), seed_text});
+                                      config::format_inline(section(config, "sft")), seed_and_runtime});
   bool reused = false;
   const fs::path sft_dir = cache.get("sft", sft_key, [&](const fs::path& dir) {
     log("sft: training the base policy");
     torch::manual_seed(static_cast<std::uint64_t>(seed));
-    Policy policy(shape);
+    Policy policy(shape);  // initialized on the CPU: the same weights on every device
+    policy->to(device);
     at::Generator generator = seeded(static_cast<std::uint64_t>(seed) * 1000 + 1);
     const SftReport report = train_sft(policy, *task,
                                        {.corpus_size = sft_params.get<std::int64_t>("corpus_size"),
@@ -163,27 +195,33 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
   log(fmt::format("sft: {} ({})", reused ? "reused" : "computed", sft_dir.string()));
   stages["sft"] = {{"key", sft_key}, {"reused", reused}, {"report", read_json(sft_dir / "report.json")}};
   Policy sft(shape);
-  torch::load(sft, (sft_dir / "policy.pt").string());
+  torch::load(sft, (sft_dir / "policy.pt").string(), device);
   sft->eval();
 
   // Stage preferences: pairs of SFT samples, scored by gold, labelled by the annotator.
   const std::int64_t pairs = preference_params.get<std::int64_t>("pairs");
   const std::int64_t held_out = preference_params.get<std::int64_t>("held_out");
   const std::string preference_key = key_of({"preferences", sft_key, config::format_inline(section(config, "annotator")),
-                                             config::format_inline(section(config, "preferences")), seed_text});
+                                             config::format_inline(section(config, "preferences")), seed_and_runtime});
   const fs::path preference_dir = cache.get("preferences", preference_key, [&](const fs::path& dir) {
     log(fmt::format("preferences: sampling and labelling {} pairs", pairs + held_out));
     at::Generator generator = seeded(static_cast<std::uint64_t>(seed) * 1000 + 2);
     const torch::Tensor prompts = task->sample_prompts(pairs + held_out, generator);
-    const Sequences a = sft->sample(prompts, response_length, {.temperature = temperature}, task->eos_token(), generator);
-    const Sequences b = sft->sample(prompts, response_length, {.temperature = temperature}, task->eos_token(), generator);
+    // Labelled and stored on the CPU, where task and annotator compute.
+    const Sequences a = to_device(
+        sft->sample(prompts, response_length, {.temperature = temperature}, task->eos_token(), generator), at::kCPU);
+    const Sequences b = to_device(
+        sft->sample(prompts, response_length, {.temperature = temperature}, task->eos_token(), generator), at::kCPU);
     const PairsToLabel to_label{task->score_attributes(a), task->score_attributes(b), a.lengths, b.lengths,
                                 torch::arange(pairs + held_out, torch::kLong), task->gold_weights()};
     const Labels labels = annotator->label(to_label, generator);
     torch::save(std::vector<torch::Tensor>{prompts, a.responses, a.lengths, b.responses, b.lengths, labels.votes,
                                            labels.annotators, labels.prefers_a, labels.keep},
                 (dir / "pairs.pt").string());
-    const torch::Tensor gold = to_label.gold_a().gt(to_label.gold_b());
+    const torch::Tensor gold = [&] {
+      const FullPrecision full_precision;
+      return to_label.gold_a().gt(to_label.gold_b());
+    }();
     const torch::Tensor agree = labels.votes.eq(labels.votes.select(1, 0).unsqueeze(1)).all(1);
     write_json(dir / "report.json",
                {{"names", labels.names},
@@ -198,16 +236,17 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
   stages["preferences"] = {{"key", preference_key}, {"reused", reused}, {"report", preference_report}};
   std::vector<torch::Tensor> stored;
   torch::load(stored, (preference_dir / "pairs.pt").string());
-  const PreferenceData all{{stored[0], stored[1], stored[2]},
-                           {stored[0], stored[3], stored[4]},
-                           {stored[5], stored[6], stored[7], stored[8], preference_report["names"]}};
+  const PreferenceData all = PreferenceData{{stored[0], stored[1], stored[2]},
+                                            {stored[0], stored[3], stored[4]},
+                                            {stored[5], stored[6], stored[7], stored[8], preference_report["names"]}}
+                                 .to(device);
   const PreferenceData train = all.select(torch::arange(pairs, torch::kLong));
   const PreferenceData test = all.select(torch::arange(pairs, pairs + held_out, torch::kLong));
 
   // Stage reward_models: the ensemble's members.
   const std::int64_t members = rm_params.get<std::int64_t>("members");
   const std::string rm_key = key_of({"reward_models", preference_key, config::format_inline(section(config, "reward_model")),
-                                     config::format_inline(section(config, "reward_models")), seed_text});
+                                     config::format_inline(section(config, "reward_models")), seed_and_runtime});
   const fs::path rm_dir = cache.get("reward_models", rm_key, [&](const fs::path& dir) {
     for (std::int64_t m = 0; m < members; ++m) {
       log(fmt::format("reward_models: training member {} of {}", m + 1, members));
@@ -237,7 +276,8 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
 
   // Evaluation prompts and the reference policy's answers to them (for normalization, win rate).
   at::Generator eval_generator = seeded(static_cast<std::uint64_t>(seed) * 1000 + 3);
-  const torch::Tensor eval_prompts = task->sample_prompts(eval_params.get<std::int64_t>("prompts"), eval_generator);
+  const torch::Tensor eval_prompts =
+      task->sample_prompts(eval_params.get<std::int64_t>("prompts"), eval_generator).to(device);
   const Sequences reference_answers =
       sft->sample(eval_prompts, response_length, {.temperature = temperature}, task->eos_token(), eval_generator);
   for (const auto& model : models) model->normalize(reference_answers);
@@ -254,7 +294,7 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
   const std::int64_t checkpoint_every = train_params.get<std::int64_t>("checkpoint_every");
   const fs::path checkpoint_dir = options.run_dir / "checkpoint";
   FileCheckpoints checkpoints(
-      checkpoint_dir, checkpoint_every > 0 ? checkpoint_every : train_params.get<std::int64_t>("eval_every"),
+      checkpoint_dir, device, checkpoint_every > 0 ? checkpoint_every : train_params.get<std::int64_t>("eval_every"),
       options.stop_requested, result.rows,
       [&] {
         for (const json& row : result.rows) metrics << row.dump() << "\n";
@@ -329,6 +369,7 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
                     {"reference_gold", reference_gold.mean().item<double>()},
                     {"stages", stages},
                     {"threads", {{"blas", threads.blas}, {"intra_op", threads.intra_op}}},
+                    {"runtime", {{"device", device.str()}, {"dtype", runtime.dtype_name()}}},
                     {"seed", seed}};
   write_json(options.run_dir / "summary.json", result.summary);
   fs::remove_all(checkpoint_dir);

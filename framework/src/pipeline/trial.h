@@ -15,6 +15,7 @@
 
 #include "config/node.h"
 #include "registry.h"
+#include "runtime.h"
 
 namespace prefopt {
 
@@ -35,6 +36,13 @@ struct TrialResult {
 // The schemas of the pipeline's own sections ([policy], [sft], [preferences], [reward_models],
 // [train], [eval], [runtime]), checked like plugin parameters.
 PREFOPT_API const std::vector<std::pair<std::string, std::vector<ParamSpec>>>& pipeline_sections();
+
+// The trial's [runtime] device and dtype, resolved against the CUDA devices this process sees:
+// ConfigError (with the setting's origin) when it names a device that is not there.
+PREFOPT_API Runtime trial_runtime(const config::Node& config);
+// Only that `runtime.device` is well-formed: where trials are planned rather than run (a Slurm
+// login node has no GPU).
+PREFOPT_API void check_device_setting(const config::Node& config);
 
 PREFOPT_API TrialResult run_trial(const config::Node& config, const Registry& registry, const TrialOptions& options);
 

@@ -24,8 +24,8 @@ class BestOfN final : public prefopt::Algorithm {
           repeated, context.response_length, {.temperature = context.temperature}, context.task.eos_token(),
           context.evaluation_generator);
       const torch::Tensor scores = context.proxy_reward(candidates).view({n, count});
-      const torch::Tensor best = scores.argmax(0) * count + torch::arange(count, torch::kLong);
-      const prefopt::Sequences chosen{prompts, candidates.responses.index_select(0, best),
+      const torch::Tensor best = scores.argmax(0) * count + torch::arange(count, scores.options().dtype(torch::kLong));
+      const prefopt::Sequences chosen{candidates.prompts.narrow(0, 0, count), candidates.responses.index_select(0, best),
                                       candidates.lengths.index_select(0, best)};
       const double kl = std::log(static_cast<double>(n)) - static_cast<double>(n - 1) / static_cast<double>(n);
       context.evaluate({static_cast<std::int64_t>(index), "n = " + std::to_string(n), chosen, kl,

@@ -22,7 +22,8 @@ class Kto final : public Algorithm {
       const std::int64_t n = batch.pairs.size();
       const at::Tensor log_ratio = torch::cat({batch.chosen.sum - batch.reference_chosen.sum,
                                                batch.rejected.sum - batch.reference_rejected.sum});
-      const at::Tensor desirable = torch::cat({torch::ones({n}, torch::kBool), torch::zeros({n}, torch::kBool)});
+      const auto bools = torch::TensorOptions(log_ratio.device()).dtype(torch::kBool);
+      const at::Tensor desirable = torch::cat({torch::ones({n}, bools), torch::zeros({n}, bools)});
       // Mismatched pairs: each prompt with the next pair's chosen response.
       double z0 = 0.0;
       {

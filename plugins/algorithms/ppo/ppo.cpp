@@ -18,13 +18,13 @@ class CriticImpl : public torch::nn::Module {
     torch::NoGradGuard no_grad;
     head_->weight.zero_();
     head_->bias.zero_();
-    to(sft->parameters().front().device());
+    to(sft->device());
   }
 
   torch::Tensor forward(const Sequences& s) {  // [batch, response width]
     const std::int64_t prompt = s.prompts.size(1), width = s.responses.size(1);
     const torch::Tensor tokens = torch::cat({s.prompts, s.responses}, 1).narrow(1, 0, prompt + width - 1);
-    return head_(backbone_->hidden(tokens).narrow(1, prompt - 1, width)).squeeze(2);
+    return head_(backbone_->hidden(tokens).narrow(1, prompt - 1, width)).squeeze(2).to(torch::kFloat);
   }
 
  private:
@@ -106,7 +106,7 @@ class Ppo final : public Algorithm {
       for (std::int64_t epoch = 0; epoch < epochs_; ++epoch) {
         const at::Tensor order = torch::randperm(n, context.generator, torch::kLong);
         for (std::int64_t b = 0; b < minibatches_; ++b) {
-          const at::Tensor rows = order.narrow(0, b * size, size);
+          const at::Tensor rows = order.narrow(0, b * size, size).to(mask.device());
           const Sequences batch = select_rows(rollout.samples, rows);
           const at::Tensor batch_mask = mask.index_select(0, rows);
           const losses::ClippedObjective objective = losses::clipped_policy_loss(

@@ -1,6 +1,7 @@
 // Uncertainty-weighted optimization, UWO (Coste et al. 2023): the mean minus lambda times the
 // members' variance (population variance, not the standard deviation), penalizing responses the
 // members disagree on.
+#include <ATen/ATen.h>
 #include <prefopt/ensemble.h>
 
 namespace {

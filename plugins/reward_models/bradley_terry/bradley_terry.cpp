@@ -44,7 +44,7 @@ class BradleyTerryRewardModel final : public prefopt::RewardModel {
 
   void do_load(prefopt::Policy& sft, const std::string& folder) override {
     net_ = prefopt::RewardNet(sft);
-    torch::load(net_, folder + "/reward_net.pt");
+    torch::load(net_, folder + "/reward_net.pt", sft->device());
     net_->eval();
   }
 

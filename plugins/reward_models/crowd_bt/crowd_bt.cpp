@@ -25,7 +25,7 @@ class CrowdBtRewardModel final : public prefopt::RewardModel {
     net_ = prefopt::RewardNet(sft);
     const auto annotators = static_cast<std::int64_t>(data.labels.names.size());
     const double logit = std::log(initial_reliability_ / (1 - initial_reliability_));
-    reliability_logits_ = torch::full({annotators}, logit, torch::requires_grad());
+    reliability_logits_ = torch::full({annotators}, logit, torch::TensorOptions(sft->device()).requires_grad(true));
     // The reliabilities are a handful of numbers that must move far in a few epochs: their own rate.
     using Group = torch::optim::OptimizerParamGroup;
     torch::optim::AdamW optimizer(
@@ -57,14 +57,14 @@ class CrowdBtRewardModel final : public prefopt::RewardModel {
 
   void do_load(prefopt::Policy& sft, const std::string& folder) override {
     net_ = prefopt::RewardNet(sft);
-    torch::load(net_, folder + "/reward_net.pt");
-    torch::load(reliability_logits_, folder + "/reliability.pt");
+    torch::load(net_, folder + "/reward_net.pt", sft->device());
+    torch::load(reliability_logits_, folder + "/reliability.pt", sft->device());
     net_->eval();
   }
 
   std::vector<double> do_annotator_reliability() const override {
     if (!reliability_logits_.defined()) return {};
-    const torch::Tensor eta = torch::sigmoid(reliability_logits_.detach()).to(torch::kDouble);
+    const torch::Tensor eta = torch::sigmoid(reliability_logits_.detach()).to(torch::kCPU, torch::kDouble);
     return {eta.data_ptr<double>(), eta.data_ptr<double>() + eta.numel()};
   }
 
