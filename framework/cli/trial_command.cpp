@@ -8,7 +8,6 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
@@ -24,18 +23,8 @@ using nlohmann::json;
 namespace prefopt::cli {
 namespace {
 
-json read_json_file(const fs::path& file) {
-  std::ifstream in(file);
-  if (!in) return nullptr;
-  try {
-    return json::parse(in);
-  } catch (const json::exception&) {
-    return nullptr;  // a file being replaced is read again next time
-  }
-}
-
 json read_sweep(const fs::path& sweep_dir) {
-  json sweep = read_json_file(sweep_dir / "sweep.json");
+  json sweep = read_json_or_null(sweep_dir / "sweep.json");
   if (sweep.is_null())
     throw ConfigError(fmt::format("'{}' is not a sweep folder (no readable sweep.json); start the sweep with "
                                   "`prefopt sweep` or `prefopt run -m`",
@@ -69,8 +58,8 @@ struct TrialState {
 
 TrialState trial_state(const fs::path& dir, const std::optional<sweep::QueuedTask>& queued, std::size_t index) {
   if (sweep::trial_finished(dir)) return {"finished", ""};
-  const json status = read_json_file(dir / "status.json");
-  const json checkpoint = read_json_file(dir / "checkpoint" / "checkpoint.json");
+  const json status = read_json_or_null(dir / "status.json");
+  const json checkpoint = read_json_or_null(dir / "checkpoint" / "checkpoint.json");
   const std::string at_step = checkpoint.is_null() ? "" : fmt::format("checkpoint at step {}", checkpoint["step"].get<std::int64_t>());
   if (queued) {
     const std::string state = queued->state == "RUNNING" || queued->state == "COMPLETING" ? "running" : "pending";
@@ -137,7 +126,7 @@ int trial_command(const Args& args) {
     return 0;
   }
 
-  const json previous = read_json_file(dir / "status.json");
+  const json previous = read_json_or_null(dir / "status.json");
   json status = {{"name", trial["name"]},
                  {"index", index},
                  {"overrides", trial["overrides"]},

@@ -36,4 +36,11 @@ double unix_time() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+nlohmann::json read_json_or_null(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  if (!in) return nullptr;
+  nlohmann::json value = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  return value.is_discarded() ? nlohmann::json(nullptr) : value;
+}
+
 }  // namespace prefopt

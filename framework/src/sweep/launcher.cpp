@@ -247,8 +247,7 @@ LaunchResult launch(const fs::path& sweep_dir, const std::vector<TrialSpec>& tri
       const bool finished = exited && exit_status == 0 && trial_finished(dir);
       // The trial wrote its status.json, unless it was killed first (it still says "running") or
       // never got to it (it holds an earlier attempt's, or nothing); a timeout is the launcher's to say.
-      json status;
-      if (std::ifstream in(dir / "status.json"); in) status = json::parse(in, nullptr, /*allow_exceptions=*/false);
+      json status = read_json_or_null(dir / "status.json");
       if (!status.is_object()) status = {{"name", trial.name}, {"overrides", trial.overrides}, {"started_at", it->started_at}};
       const bool reported = status.value("pid", 0) == pid && status.value("state", "") != "running";
       if (!reported) {

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "config/override.h"
+#include "files.h"
 #include "prefopt/error.h"
 
 namespace prefopt::sweep {
@@ -98,20 +99,10 @@ class Database {
   sqlite3* db_ = nullptr;
 };
 
-json read_json(const fs::path& file) {
-  std::ifstream in(file);
-  if (!in) return nullptr;
-  try {
-    return json::parse(in);
-  } catch (const json::exception&) {
-    return nullptr;  // a file cut short by a crash counts as missing
-  }
-}
-
 double number(const json& value) { return value.is_number() ? value.get<double>() : kNaN; }
 
 json sweep_file(const fs::path& sweep_dir) {
-  const json sweep = read_json(sweep_dir / "sweep.json");
+  const json sweep = read_json_or_null(sweep_dir / "sweep.json");
   if (sweep.is_null())
     throw ConfigError(fmt::format("'{}' is not a sweep folder (no sweep.json); give the folder `prefopt sweep` or "
                                   "`prefopt run -m` printed",
@@ -158,8 +149,8 @@ void build_index(const fs::path& sweep_dir) {
     for (const json& trial : sweep["trials"]) {
       const std::string name = trial["name"];
       const fs::path dir = sweep_dir / name;
-      const json status = read_json(dir / "status.json");
-      const json summary = read_json(dir / "summary.json");
+      const json status = read_json_or_null(dir / "status.json");
+      const json summary = read_json_or_null(dir / "summary.json");
       const std::string state = !summary.is_null() ? "finished" : status.is_null() ? "not run" : status.value("state", "failed");
       const int exit_status = !summary.is_null() ? 0 : status.is_null() ? -1 : status.value("exit_status", -1);
       insert_trial.run(name, position++, state, exit_status,
