@@ -7,7 +7,7 @@
 #   summary.md       machine, versions, phase times, test results, the benchmark table
 #   tests.txt        the test run's output
 #   bench-gpu.txt    the benchmarks' raw output
-#   configure.log, build.log
+#   build.log
 # Exit status: 0 when everything built and passed, 1 otherwise, 2 for bad usage or a missing tool.
 #   scripts/gpu-check.sh OUT_DIR
 # PREFOPT_GPU_DEPS (default .gpu-deps) says where the packages are; PREFOPT_TORCH_PREFIX, a
@@ -70,22 +70,13 @@ export PATH=$PATH:$sysroot/usr/bin  # ninja, where the node has none
 export LD_LIBRARY_PATH=$sysroot/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 phase "packages" "${#debs[@]} unpacked into $sysroot"
 
-# ---- Configure and build ------------------------------------------------------------------
-cuda_args=()  # the wheel's CMake package needs the CUDA toolkit (nvcc and its headers)
-nvcc=$(command -v nvcc || echo "${CUDA_HOME:-/usr/local/cuda}/bin/nvcc")
-[[ -x $nvcc ]] && cuda_args=(-DCUDAToolkit_ROOT="$(dirname "$(dirname "$nvcc")")" -DCMAKE_CUDA_COMPILER="$nvcc")
-if ! cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER="$compiler" \
-    -DCMAKE_PREFIX_PATH="$torch_prefix;$sysroot/usr" -DCMAKE_CXX_FLAGS="-isystem $sysroot/usr/include" \
-    "${cuda_args[@]}" >"$out/configure.log" 2>&1; then
-  tail -20 "$out/configure.log" >&2
-  fail "configure failed: see configure.log"
-fi
-phase "configure" "against $torch_prefix"
-if ! cmake --build "$build" --parallel "$(nproc)" --target prefopt_tests prefopt_bench_gpu >"$out/build.log" 2>&1; then
+# ---- Configure and build (scripts/build-wheel.sh, as CI's wheel build) ----------------------
+if ! PREFOPT_TORCH_PREFIX=$torch_prefix PREFOPT_SYSROOT=$sysroot PREFOPT_BUILD_DIR=$build CXX=$compiler \
+    "$root/scripts/build-wheel.sh" prefopt_tests prefopt_bench_gpu >"$out/build.log" 2>&1; then
   grep -m 20 -E "error|Error" "$out/build.log" >&2
-  fail "build failed: see build.log"
+  fail "configure or build failed: see build.log"
 fi
-phase "build" "Release, prefopt_tests and prefopt_bench_gpu"
+phase "build" "Release against $torch_prefix: prefopt_tests and prefopt_bench_gpu"
 
 # ---- Tests and benchmarks -----------------------------------------------------------------
 status=0

@@ -12,7 +12,7 @@ packages=(
   libopenblas0-pthread    # mandatory: without it libtorch uses reference BLAS (~30x slower sgemm)
   libboost-dev libboost-filesystem-dev libboost-program-options-dev
   libtomlplusplus-dev
-  libfmt-dev libspdlog-dev nlohmann-json3-dev libsqlite3-dev
+  libfmt-dev libspdlog-dev nlohmann-json3-dev libsqlite3-dev libcurl4-openssl-dev
   catch2 libbenchmark-dev
 )
 for option in "$@"; do

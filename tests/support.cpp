@@ -44,7 +44,7 @@ std::string shell_quote(const std::string& word) {
 }
 }  // namespace
 
-CliResult run_cli(const std::vector<std::string>& args, const std::string& plugin_path_env) {
+CliResult run_cli(const std::vector<std::string>& args, const std::string& plugin_path_env, const std::string& input) {
   TempDir dir;
   std::string command = "env ";
   if (plugin_path_env.empty()) {
@@ -63,7 +63,9 @@ CliResult run_cli(const std::vector<std::string>& args, const std::string& plugi
   command += shell_quote((dir.path() / "out").string());
   command += " 2>";
   command += shell_quote((dir.path() / "err").string());
-  command += " </dev/null";
+  std::ofstream(dir.path() / "in") << input;
+  command += " <";
+  command += shell_quote((dir.path() / "in").string());
   const int raw = std::system(command.c_str());
   if (raw == -1 || !WIFEXITED(raw)) throw std::runtime_error("prefopt did not exit normally: " + command);
   return {WEXITSTATUS(raw), read_file(dir.path() / "out"), read_file(dir.path() / "err")};

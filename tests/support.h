@@ -30,7 +30,7 @@ struct CliResult {
 
 // Runs the built `prefopt` with `args` (each passed as one word), PREFOPT_PLUGIN_PATH unset
 // unless `plugin_path_env` is given.
-CliResult run_cli(const std::vector<std::string>& args, const std::string& plugin_path_env = "");
+CliResult run_cli(const std::vector<std::string>& args, const std::string& plugin_path_env = "", const std::string& input = "");
 
 // Starts `prefopt ARGS` in the background, stdout and stderr to `log`, PREFOPT_PLUGIN_PATH unset;
 // returns its pid. wait_cli returns its exit status, or 128 + the signal that ended it.

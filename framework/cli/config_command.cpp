@@ -1,7 +1,10 @@
 // `prefopt config`: compose an experiment with overrides and print the resolved configuration.
 #include <fmt/format.h>
 
+#include <iostream>
+#include <iterator>
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "config/compose.h"
@@ -74,43 +77,54 @@ void add_compose_options(po::options_description& options) {
   add_plugin_path_option(options);
 }
 
-int config(const Args& args) {
+namespace {
+
+// One `prefopt config` invocation; what it would print on stdout is appended to `out`.
+int config_into(const Args& args, std::string& out) {
   po::options_description options("Options");
-  options.add_options()("experiment", po::value<std::string>()->required(), "the experiment TOML file")(
+  options.add_options()("experiment", po::value<std::string>(), "the experiment TOML file")(
       "overrides", po::value<std::vector<std::string>>(), "Hydra-style overrides: key=value, +key=value, ~key, group=option")(
       "info", po::bool_switch(), "show the config search path and the defaults tree instead of the config")(
-      "multirun,m", po::bool_switch(), "expand sweeps (a,b / choice() / range() / glob() ...) into trials");
+      "multirun,m", po::bool_switch(), "expand sweeps (a,b / choice() / range() / glob() ...) into trials")(
+      "batch", po::bool_switch(),
+      "compose many: read one JSON array of these arguments per line on stdin, answer each with one JSON line "
+      "{\"status\", \"out\", \"err\"} on stdout (for tools; libtorch's start-up is paid once)");
   add_compose_options(options);
   po::positional_options_description positional;
   positional.add("experiment", 1).add("overrides", -1);
   po::variables_map vars;
   if (parse_args(args,
-                 "usage: prefopt config EXPERIMENT.toml [OVERRIDES...] [-m] [--info] [--config-dir DIR]\n\n"
+                 "usage: prefopt config EXPERIMENT.toml [OVERRIDES...] [-m] [--info] [--config-dir DIR]\n"
+                 "       prefopt config --batch\n\n"
                  "Composes the experiment with its defaults list and the overrides, resolves interpolations,\n"
                  "validates plugin sections against their schemas and prints the result as TOML. With -m,\n"
                  "prints one [[trial]] table per trial of the sweep, in sweep order.",
                  options, positional, vars))
     return 0;
+  if (vars["batch"].as<bool>()) throw ConfigError("--batch is given alone, not inside a batch request");
+  if (!vars.count("experiment")) throw ConfigError("prefopt config needs an experiment file");
   const std::string experiment = vars["experiment"].as<std::string>();
   auto overrides = vars.count("overrides") ? vars["overrides"].as<std::vector<std::string>>() : Args{};
   const bool multirun = vars["multirun"].as<bool>();
   if (multirun)  // the trials `prefopt run -m` would run: the experiment's own sweep after the command line's
     for (const auto& [key, values] : sweep::command_line_sweep(experiment, overrides).grid) overrides.push_back(key + "=" + values);
   const ResolvedTrials resolved = compose_trials(experiment, overrides, multirun, vars);
+  auto print = std::back_inserter(out);
 
   if (vars["info"].as<bool>()) {
-    fmt::print("Config search path:\n");
+    fmt::format_to(print, "Config search path:\n");
     for (const config::SearchDir& dir : resolved.composer.search_path())
-      fmt::print("  {} ({})\n", dir.dir.string(), dir.origin);
+      fmt::format_to(print, "  {} ({})\n", dir.dir.string(), dir.origin);
     for (std::size_t i = 0; i < resolved.trials.size(); ++i) {
       const auto& trial = resolved.trials[i];
-      fmt::print("\nDefaults tree{}:\n", multirun ? fmt::format(" of trial {} ({})", i, join(trial.trial.sweep_texts, " ")) : "");
-      for (const std::string& line : trial.composition.defaults_tree) fmt::print("  {}\n", line);
+      fmt::format_to(print, "\nDefaults tree{}:\n",
+                     multirun ? fmt::format(" of trial {} ({})", i, join(trial.trial.sweep_texts, " ")) : "");
+      for (const std::string& line : trial.composition.defaults_tree) fmt::format_to(print, "  {}\n", line);
     }
     return 0;
   }
   if (!multirun) {
-    fmt::print("{}", config::to_toml_string(resolved.trials.front().composition.config));
+    out += config::to_toml_string(resolved.trials.front().composition.config);
     return 0;
   }
   config::Array trials;
@@ -119,8 +133,46 @@ int config(const Args& args) {
     for (const config::Override& o : trial.overrides) texts.push_back({o.text, ""});
     trials.push_back({config::Table{{"overrides", {std::move(texts), ""}}, {"config", composition.config}}, ""});
   }
-  fmt::print("{}", config::to_toml_string({config::Table{{"trial", {std::move(trials), ""}}}, ""}));
+  out += config::to_toml_string({config::Table{{"trial", {std::move(trials), ""}}}, ""});
   return 0;
+}
+
+// `prefopt config --batch`: each request answered as its own process would have, exit status
+// included (errors are reported, never end the batch).
+int config_batch() {
+  for (std::string line; std::getline(std::cin, line);) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    nlohmann::json answer;
+    std::string out;
+    try {
+      const nlohmann::json request = nlohmann::json::parse(line);
+      answer["status"] = config_into(request.get<Args>(), out);
+    } catch (const Error& e) {
+      answer = {{"status", static_cast<int>(e.code())}, {"err", fmt::format("prefopt: error: {}\n", e.what())}};
+    } catch (const po::error& e) {
+      answer = {{"status", static_cast<int>(ExitCode::usage)}, {"err", fmt::format("prefopt: error: {}\n", e.what())}};
+    } catch (const nlohmann::json::exception& e) {
+      answer = {{"status", static_cast<int>(ExitCode::usage)},
+                {"err", fmt::format("prefopt: error: a batch request is a JSON array of strings: {}\n", e.what())}};
+    } catch (const std::exception& e) {
+      answer = {{"status", static_cast<int>(ExitCode::run_failed)}, {"err", fmt::format("prefopt: error: {}\n", e.what())}};
+    }
+    answer["out"] = answer["status"] == 0 ? out : "";
+    if (!answer.contains("err")) answer["err"] = "";
+    fmt::print("{}\n", answer.dump());
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int config(const Args& args) {
+  if (args.size() == 1 && args.front() == "--batch") return config_batch();
+  std::string out;
+  const int status = config_into(args, out);
+  fmt::print("{}", out);
+  return status;
 }
 
 }  // namespace prefopt::cli

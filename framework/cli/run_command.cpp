@@ -17,6 +17,7 @@
 #include "pipeline/trial.h"
 #include "sweep/spec.h"
 #include "text.h"
+#include "tracking/tracking.h"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -74,7 +75,9 @@ bool continuable(const fs::path& run_dir, const std::string& resolved_text) {
 
 fs::path timestamped(const fs::path& parent, const std::string& material) {
   const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  return parent / fmt::format("{:%Y%m%d-%H%M%S}-{}", fmt::localtime(now), stable_hash(material + std::to_string(::getpid())).substr(0, 8));
+  std::tm local{};
+  localtime_r(&now, &local);  // fmt::localtime is gone in fmt 11+ (a PyTorch wheel's)
+  return parent / fmt::format("{:%Y%m%d-%H%M%S}-{}", local, stable_hash(material + std::to_string(::getpid())).substr(0, 8));
 }
 
 }  // namespace
@@ -185,12 +188,20 @@ int run(const Args& args) {
                                ++updates;
                              },
                              /*checkpoints=*/true,
-                             [] { return g_stop_signal != 0; }};
+                             [] { return g_stop_signal != 0; },
+                             /*evaluated=*/{}};
+  // A trial of a sweep lives in the sweep's folder, beside its sweep.json.
+  const fs::path sweep_dir = fs::absolute(run_dir).lexically_normal().parent_path();
+  tracking::TrialTracker tracker(config, {run_dir, stem, fs::exists(sweep_dir / "sweep.json", error) ? sweep_dir.filename().string() : ""},
+                                 trial_options.log);
+  trial_options.evaluated = [&](const json& row) { tracker.log_evaluation(row); };
   stop_on_signals();
   TrialResult result;
   try {
     result = run_trial(config, registry, trial_options);
+    tracker.finish("FINISHED");
   } catch (const Stopped& e) {
+    tracker.finish("KILLED");
     log_file << e.what() << "\n";
     fmt::print(stderr, "{}\n{}\ncontinue with the same command and --out {} --continue\n", terminal ? "\r\033[K" : "",
                e.what(), run_dir.string());

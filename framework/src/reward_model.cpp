@@ -1,6 +1,7 @@
 #include "prefopt/reward_model.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include <cmath>

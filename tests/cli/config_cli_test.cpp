@@ -2,6 +2,8 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "config/node.h"
 #include "support.h"
@@ -75,4 +77,32 @@ TEST_CASE("prefopt config composes a bare TOML file with no defaults and no plug
   const auto result = run_cli({"config", file.string(), "++d=[1, 2]"});
   REQUIRE(result.status == 0);
   CHECK(result.out == "a = 1\nd = [1, 2]\n\n[b]\nc = 1\n");
+}
+
+TEST_CASE("prefopt config --batch answers each request as its own process would", "[cli][config]") {
+  using nlohmann::json;
+  const std::vector<json> requests = {json{kExperiment, "method.beta=0.3"}, json{kExperiment, "method.bta=0.3"},
+                                      json{kExperiment, "seed=1,2", "-m"}, json{"/no/such.toml"}, json("not a list")};
+  std::string input;
+  for (const json& r : requests) input += r.dump() + "\n";
+  const auto batch = run_cli({"config", "--batch"}, "", input);
+  REQUIRE(batch.status == 0);
+  std::istringstream lines(batch.out);
+  std::vector<json> answers;
+  for (std::string line; std::getline(lines, line);) answers.push_back(json::parse(line));
+  REQUIRE(answers.size() == requests.size());
+  for (std::size_t i = 0; i + 1 < requests.size(); ++i) {  // the same status, stdout and message
+    std::vector<std::string> args = {"config"};
+    for (const json& a : requests[i]) args.push_back(a.get<std::string>());
+    const auto single = run_cli(args);
+    INFO(requests[i].dump());
+    CHECK(answers[i]["status"] == single.status);
+    CHECK(answers[i]["out"] == single.out);
+    CHECK(answers[i]["err"] == single.err);
+  }
+  CHECK(answers[0]["status"] == 0);
+  CHECK(answers[1]["status"] == 2);
+  CHECK_THAT(answers[1]["err"].get<std::string>(), Contains("did you mean"));
+  CHECK(answers[4]["status"] == 2);
+  CHECK_THAT(answers[4]["err"].get<std::string>(), Contains("a JSON array of strings"));
 }

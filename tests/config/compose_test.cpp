@@ -193,3 +193,50 @@ TEST_CASE("TOML syntax errors name the file, line and column", "[config][compose
   CHECK_THROWS_WITH(Composer(broken.file, {}), Contains(broken.file.string() + ":2:9: invalid TOML"));
   CHECK_THROWS_WITH(Composer("/no/such/experiment.toml", {}), Contains("does not exist"));
 }
+
+// Found by the Hydra differential test (tests/hydra/differential.py); each was a difference.
+TEST_CASE("value overrides merge as Hydra's struct mode does", "[config][compose][hydra]") {
+  BareExperiment e("a = 1\nl = [1, 2]\n[b]\nc = 2\n[b.d]\ne = 'x'\n");
+  CHECK(std::get<std::int64_t>(value_at(compose(e.file, {"b={c: 5}"}), "b.c")) == 5);
+  CHECK_THAT(compose_error(e.file, {"b={z: 1}"}), Contains("'b' has no key 'z'"));
+  CHECK_THAT(compose_error(e.file, {"b={d: {f: 1}}"}), Contains("'b.d' has no key 'f'"));
+  CHECK(std::get<std::int64_t>(value_at(compose(e.file, {"+b={z: 1}"}), "b.z")) == 1);  // + may add keys
+  CHECK(std::get<std::int64_t>(value_at(compose(e.file, {"++b={z: 1}"}), "b.c")) == 2);
+  CHECK_THAT(compose_error(e.file, {"l={}"}), Contains("it is an array, and a table cannot replace it"));
+  CHECK_THAT(compose_error(e.file, {"b=[1]"}), Contains("it is a table, and an array cannot replace it"));
+  CHECK(find(compose(e.file, {"+l=[9]"}), "l")->array().size() == 1);  // + replaces a list, as Hydra's
+  CHECK(std::get<std::int64_t>(value_at(compose(e.file, {"b=1"}), "b")) == 1);
+}
+
+TEST_CASE("appended groups land at their package; nested group keys name their package", "[config][compose][hydra]") {
+  test::TempDir dir;
+  const auto write = [&](const std::string& name, const std::string& text) {
+    fs::create_directories((dir.path() / name).parent_path());
+    std::ofstream(dir.path() / name) << text;
+  };
+  write("main.toml", "defaults = [{model = 'small'}, {'model@teacher' = 'small'}, '_self_']\nseed = 7\n");
+  write("model/small.toml", "defaults = [{act = 'relu'}, '_self_']\nwidth = 64\n");
+  write("model/act/relu.toml", "name = 'relu'\n");
+  write("model/act/gelu.toml", "name = 'gelu'\n");
+  write("opt/adam.toml", "lr = 0.001\n");
+  const fs::path main = dir.path() / "main.toml";
+  CHECK(std::get<double>(value_at(compose(main, {"+opt=adam"}), "opt.lr")) == 0.001);
+  CHECK(find(compose(main, {"+opt=adam", "~opt"}), "opt") == nullptr);
+  const Node changed = compose(main, {"model/act=gelu"});  // only the act composed at model.act
+  CHECK(std::get<std::string>(value_at(changed, "model.act.name")) == "gelu");
+  CHECK(std::get<std::string>(value_at(changed, "teacher.act.name")) == "relu");
+  const Node teacher = compose(main, {"model/act@teacher.act=gelu"});
+  CHECK(std::get<std::string>(value_at(teacher, "model.act.name")) == "relu");
+  CHECK(std::get<std::string>(value_at(teacher, "teacher.act.name")) == "gelu");
+  const Node removed = compose(main, {"~model/act"});
+  CHECK(find(removed, "model.act") == nullptr);
+  CHECK(find(removed, "teacher.act") != nullptr);
+}
+
+TEST_CASE("in a sweep, a later override of a key replaces the earlier one in its place", "[config][compose][hydra]") {
+  BareExperiment e("a = 1\nb = 2\n");
+  const auto trials = Composer(e.file, {}).trials(parse_all({"a=1,2", "b=3", "a=5,6"}), /*multirun=*/true);
+  REQUIRE(trials.size() == 2);
+  CHECK(trials[0].sweep_texts == std::vector<std::string>{"a=5"});
+  CHECK(trials[1].sweep_texts == std::vector<std::string>{"a=6"});
+}

@@ -86,3 +86,15 @@ TEST_CASE("every mandatory value left unset is reported at once", "[config][inte
   CHECK_THAT(message, Contains("a (test.toml:1:5): set it, e.g. a=VALUE"));
   CHECK_THAT(message, Contains("t.b (test.toml:3:5)"));
 }
+
+// Found by the Hydra differential test: OmegaConf gives i = "${a}", a literal, here too.
+TEST_CASE("a literal reached through an interpolation stays literal", "[config][interpolate][hydra]") {
+  const Node config = resolved(R"(
+a = '\${a}'
+i = '${a}'
+s = 'x${i}y'
+)");
+  CHECK(std::get<std::string>(config.child("a")->value) == "${a}");
+  CHECK(std::get<std::string>(config.child("i")->value) == "${a}");
+  CHECK(std::get<std::string>(config.child("s")->value) == "x${a}y");
+}

@@ -202,3 +202,21 @@ TEST_CASE("override keys: prefixes, groups and packages", "[config][override][co
   CHECK(std::get<Node>(*parse_override("x=").value) == Node{std::string(), ""});
   CHECK(parse_override("x=1,2").is_sweep());
 }
+
+// Found by the Hydra differential test (tests/hydra/differential.py); each was a difference.
+TEST_CASE("Hydra's quoting, empty values, repeated keys and cast sweeps", "[config][override][hydra]") {
+  CHECK(string_value("'a\\\\'") == "a\\");          // a backslash run before the closing quote halves
+  CHECK(string_value("'a\\\\\\''") == "a\\'");       // odd: the last one escapes the quote
+  CHECK(string_value("'a\\\\b'") == "a\\\\b");       // elsewhere backslashes stay as written
+  CHECK(string_value("'\\\\'") == "\\");
+  const Node list = value("['a\\\\', 'b\\\\']");
+  REQUIRE(list.array().size() == 2);
+  CHECK(std::get<std::string>(list.array()[1].value) == "b\\");
+  CHECK(string_value(" ") == "");  // `key= ` is the empty string
+  const Node dict = value("{a: 1, a: 2}");
+  REQUIRE(dict.table().size() == 1);
+  CHECK(std::get<std::int64_t>(dict.table()[0].second.value) == 2);
+  CHECK(sweep("str(1,2)") == strings({"1", "2"}));
+  CHECK_THROWS_WITH(parse_override("+1=x"), Contains("invalid key '1'"));
+  CHECK_NOTHROW(parse_override("+a.1=x"));
+}

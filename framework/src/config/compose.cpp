@@ -98,6 +98,15 @@ std::string final_package(const DefaultEntry& entry, const std::string& parent_p
   return global + 8 < out.size() ? out.substr(global + 9) : "";
 }
 
+// Hydra's override key of a group default: its group path, with '@' and its final package when
+// that is not the group's own package. So `model/act` names the act that model's defaults compose
+// at model.act, and `model/act@teacher.act` the one composed again under model@teacher.
+std::string override_key(const DefaultEntry& entry, const std::string& parent_package) {
+  const std::string package = final_package(entry, parent_package, std::nullopt);
+  if (package == dotted(entry.path)) return entry.path;
+  return entry.path + "@" + (package.empty() ? "_global_" : package);
+}
+
 std::string resolve_group(const std::string& written, const std::string& group_dir) {
   if (written.starts_with("/")) return written.substr(1);
   return group_dir.empty() ? written : group_dir + "/" + written;
@@ -204,6 +213,34 @@ std::string sibling_hint(const Node& root, const std::string& key) {
   return fmt::format(" Did you mean '{}'?", parent_key.empty() ? *match : parent_key + "." + *match);
 }
 
+// OmegaConf's merge of an override's value, as Hydra applies it: a table merges into a table
+// (`key=` in struct mode: only into keys that exist; `+key=` and `++key=` may add keys), a table
+// and an array never replace each other, anything else replaces.
+template <class Fail>
+void assign(Node& target, const Node& value, const std::string& key, bool only_existing_keys, const Fail& fail) {
+  if (target.is_table() && value.is_table()) {
+    for (const auto& [name, child] : value.table()) {
+      const std::string child_key = key + "." + name;
+      if (Node* existing = target.child(name)) {
+        assign(*existing, child, child_key, only_existing_keys, fail);
+        continue;
+      }
+      if (only_existing_keys) {
+        std::vector<std::string> names;
+        for (const auto& [present, node] : target.table()) names.push_back(present);
+        fail(fmt::format("Could not override '{}': '{}' has no key '{}'{}. To add keys use +{}=... or ++{}=...",
+                         child_key, key, name, did_you_mean(name, names), key, key));
+      }
+      target.table().emplace_back(name, child);
+    }
+    return;
+  }
+  if ((target.is_table() && value.is_array()) || (target.is_array() && value.is_table()))
+    fail(fmt::format("Could not override '{}': it is {}, and {} cannot replace it", key,
+                     target.is_table() ? "a table" : "an array", value.is_table() ? "a table" : "an array"));
+  target = value;
+}
+
 // Applies one value override; errors carry Hydra's wording after "override 'TEXT': ".
 void apply_value_override(Node& root, const Override& o) {
   auto fail = [&](const std::string& message) {
@@ -224,21 +261,15 @@ void apply_value_override(Node& root, const Override& o) {
     return;
   }
   const Node& value = std::get<Node>(*o.value);  // sweeps were expanded into trials
-  auto set = [&](Node& target) {
-    if (target.is_table() && value.is_table())
-      merge(target, value);
-    else
-      target = value;
-  };
   if (o.kind == Override::Kind::change) {
     if (existing == nullptr)
       fail(fmt::format("Could not override '{}'. To append to your config use +{}.{}", o.key, o.text,
                        sibling_hint(root, o.key)));
-    set(*existing);
+    assign(*existing, value, o.key, /*only_existing_keys=*/true, fail);
   } else if (existing == nullptr) {
     insert(root, o.key, value, o.text);
-  } else if (o.kind == Override::Kind::force_add) {
-    set(*existing);
+  } else if (o.kind == Override::Kind::force_add || value.is_table() || value.is_array()) {
+    assign(*existing, value, o.key, /*only_existing_keys=*/false, fail);  // Hydra: `+key=` merges containers too
   } else {
     fail(fmt::format("Could not append to config. An item is already at '{}'. Use {}={} to change it, or ++{}={}.",
                      o.key, o.key, format_inline(value), o.key, format_inline(value)));
@@ -321,7 +352,25 @@ std::vector<Override> Composer::sweep_overrides() const {
   return out;
 }
 
-std::vector<Trial> Composer::trials(const std::vector<Override>& overrides, bool multirun) const {
+std::vector<Trial> Composer::trials(const std::vector<Override>& given, bool multirun) const {
+  // As Hydra's basic sweeper: in a sweep, an override of a key given before replaces the earlier
+  // one in its place (`a=1,2 b=3 a=5,6` sweeps a over 5, 6 first). The key includes +, ++, ~.
+  std::vector<Override> overrides;
+  for (const Override& o : given) {
+    const auto key_of = [](const Override& x) {
+      const char* prefix = x.kind == Override::Kind::add         ? "+"
+                           : x.kind == Override::Kind::force_add ? "++"
+                           : x.kind == Override::Kind::remove    ? "~"
+                                                                 : "";
+      return prefix + x.key + (x.package ? "@" + *x.package : "");
+    };
+    const auto earlier = std::find_if(overrides.begin(), overrides.end(),
+                                      [&](const Override& e) { return multirun && key_of(e) == key_of(o); });
+    if (earlier != overrides.end())
+      *earlier = o;
+    else
+      overrides.push_back(o);
+  }
   std::vector<std::pair<std::size_t, std::vector<Node>>> axes;  // override index, its values
   std::size_t count = 1;
   for (std::size_t i = 0; i < overrides.size(); ++i) {
@@ -397,8 +446,9 @@ struct Composer::Expansion {
         merge(root, place_at(content, package, label));
         continue;
       }
+      const std::string key = entry.type == DefaultEntry::Type::group ? override_key(entry, package) : "";
       if (entry.type == DefaultEntry::Type::group) {
-        const auto found = choices.find(entry.key());
+        const auto found = choices.find(key);
         if (entry.from_command_line) {
           if (found->second.used) continue;  // ++group=option changed an existing default instead
         } else if (found != choices.end()) {
@@ -442,8 +492,8 @@ struct Composer::Expansion {
       if (std::find(stack.begin(), stack.end(), canonical) != stack.end())
         throw ConfigError(fmt::format("{}: the defaults lists form a cycle: {} -> {}", entry.origin, join(stack, " -> "),
                                       file_name));
-      if (group) selected[entry.key()] = name;
-      tree.push_back(fmt::format("{}{}{} ({}){}", indent, group ? entry.key() + ": " : "", name, file_name,
+      if (group) selected[key] = name;
+      tree.push_back(fmt::format("{}{}{} ({}){}", indent, group ? key + ": " : "", name, file_name,
                                  child_package.empty() ? " @ _global_" : " @ " + child_package));
       stack.push_back(canonical);
       expand(load_toml_file(file_name), file_name, group_path, child_package, depth + 1);
@@ -494,17 +544,29 @@ Composition Composer::compose(const std::vector<Override>& overrides) const {
         (o.kind == Override::Kind::remove ? choice.only_if : choice.option) = std::get<std::string>(node->value);
     }
     const bool adds = o.kind == Override::Kind::add || o.kind == Override::Kind::force_add;
+    const std::string key = o.package ? o.key + "@" + *o.package : o.key;
+    if (o.kind == Override::Kind::remove) {  // ~group after +group=option: the option is not added
+      const auto added = std::find_if(appended.begin(), appended.end(), [&](const DefaultEntry& e) {
+        return e.key() == key && (!choice.only_if || e.option == *choice.only_if);
+      });
+      if (added != appended.end()) {
+        appended.erase(added);
+        expansion.choices.erase(key);
+        continue;
+      }
+    }
     if (adds && choice.option) {
       DefaultEntry entry;
       entry.type = DefaultEntry::Type::group;
       entry.path = o.key;
+      entry.relative = o.key;
       entry.option = *choice.option;
       entry.package = o.package;
       entry.origin = o.origin();
       entry.from_command_line = true;
       appended.push_back(std::move(entry));
     }
-    if (!adds || choice.option) expansion.choices[o.package ? o.key + "@" + *o.package : o.key] = choice;
+    if (!adds || choice.option) expansion.choices[key] = choice;
   }
 
   expansion.tree.push_back(experiment_.string());

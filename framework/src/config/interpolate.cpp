@@ -37,9 +37,16 @@ std::size_t find_close(std::string_view text, std::size_t open) {
   return std::string_view::npos;
 }
 
-std::string unescape(std::string text) {
-  for (std::size_t at = text.find("\\${"); at != std::string::npos; at = text.find("\\${", at + 2)) text.erase(at, 1);
-  return text;
+// Escaped "\\${" stays escaped while interpolations resolve, so a literal reached through
+// another interpolation (or resolved twice) is never read as one; the text becomes literal last.
+void unescape_tree(Node& node) {
+  if (auto* text = std::get_if<std::string>(&node.value)) {
+    for (std::size_t at = text->find("\\${"); at != std::string::npos; at = text->find("\\${", at + 2)) text->erase(at, 1);
+  } else if (node.is_table()) {
+    for (auto& [key, child] : node.table()) unescape_tree(child);
+  } else if (node.is_array()) {
+    for (Node& child : node.array()) unescape_tree(child);
+  }
 }
 
 class Resolver {
@@ -110,10 +117,7 @@ class Resolver {
     Node* node = at(path);
     if (node == nullptr || !node->is_string()) return;
     const std::string raw = std::get<std::string>(node->value);
-    if (find_interpolation(raw) == std::string::npos) {
-      if (raw.find("\\${") != std::string::npos) node->value = unescape(raw);
-      return;
-    }
+    if (find_interpolation(raw) == std::string::npos) return;
     const std::string key = join_path(path);
     if (std::find(stack_.begin(), stack_.end(), key) != stack_.end()) {
       std::vector<std::string> cycle(std::find(stack_.begin(), stack_.end(), key), stack_.end());
@@ -140,7 +144,7 @@ class Resolver {
     for (std::size_t start = open; start != std::string::npos; start = find_interpolation(raw, from)) {
       const std::size_t end = find_close(raw, start);
       if (end == std::string::npos) fail(path, node, "unterminated interpolation: '${' without '}'");
-      out += unescape(raw.substr(from, start - from));
+      out += raw.substr(from, start - from);
       const Node value = expression(path, node, raw.substr(start + 2, end - start - 2));
       if (value.is_table() || value.is_array())
         fail(path, node, fmt::format("'${{{}}}' is a {} and cannot be part of a string", raw.substr(start + 2, end - start - 2),
@@ -148,7 +152,7 @@ class Resolver {
       out += value.is_string() ? std::get<std::string>(value.value) : format_inline(value);
       from = end + 1;
     }
-    out += unescape(raw.substr(from));
+    out += raw.substr(from);
     return Node{std::move(out), node.origin};
   }
 
@@ -256,6 +260,7 @@ void resolve_interpolations(Node& config) {
   if (!missing.empty())
     throw ConfigError(fmt::format("missing mandatory value{} (\?\?\?):\n{}", missing.size() == 1 ? "" : "s", join(missing, "\n")));
   resolver.resolve_tree(path);
+  unescape_tree(config);
 }
 
 }  // namespace prefopt::config

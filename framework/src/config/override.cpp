@@ -55,7 +55,8 @@ class Parser {
       : full_(full), text_(full.substr(value_offset)), offset_(value_offset) {}
 
   Item parse_value() {
-    if (text_.empty()) return Node{std::string(), origin()};
+    // Nothing after '=' but whitespace is the empty string, as in Hydra (`key= ` sets "").
+    if (text_.find_first_not_of(" \t") == std::string_view::npos) return Node{std::string(), origin()};
     Item first = parse_element(",");
     skip_whitespace();
     if (at_end()) return first;
@@ -151,20 +152,27 @@ class Parser {
     return fmt::format("no viable alternative at input '{}'", text_.substr(from, pos_ - from + 1));
   }
 
+  // Hydra's quoted strings: a backslash escapes only the enclosing quote and the backslashes
+  // right before one, so 'a\\' is a\ and 'it\'s' is it's; other backslashes are kept as written.
   std::string parse_quoted() {
     const char quote = peek();
     const std::size_t start = pos_++;
     std::string out;
     while (!at_end()) {
       const char c = text_[pos_++];
-      if (c == '\\' && peek() == quote) {
-        out += quote;
-        ++pos_;
-      } else if (c == quote) {
-        return out;
-      } else {
+      if (c == quote) return out;
+      if (c != '\\') {
         out += c;
+        continue;
       }
+      std::size_t run = 1;
+      while (peek() == '\\') ++run, ++pos_;
+      if (peek() != quote) {
+        out.append(run, '\\');
+        continue;
+      }
+      out.append(run / 2, '\\');
+      if (run % 2 == 1) out += quote, ++pos_;  // an escaped quote; an even run leaves the closing one
     }
     fail(start, fmt::format("token recognition error at: '{}'", quote));
   }
@@ -216,9 +224,12 @@ class Parser {
       if (peek() != ':') fail(pos_, fmt::format("missing ':' after dict key '{}'", key));
       ++pos_;
       Node value = as_node(parse_element(",}"), "a dict value");
-      if (std::any_of(entries.begin(), entries.end(), [&](const auto& e) { return e.first == key; }))
-        fail(key_start, fmt::format("duplicate dict key '{}'", key));
-      entries.emplace_back(std::move(key), std::move(value));
+      // A repeated key keeps its first place and its last value, as a Python dict does in Hydra.
+      const auto repeated = std::find_if(entries.begin(), entries.end(), [&](const auto& e) { return e.first == key; });
+      if (repeated != entries.end())
+        repeated->second = std::move(value);
+      else
+        entries.emplace_back(std::move(key), std::move(value));
       skip_whitespace();
       if (at_end()) fail(pos_, "missing '}' at '<EOF>'");
       if (peek() == '}') break;
@@ -503,6 +514,11 @@ class Parser {
     if (name == "glob") return call_glob(std::move(args), start);
     if (name == "sort" || name == "shuffle") return call_order(name, std::move(args), start);
     if (name == "int" || name == "float" || name == "str" || name == "bool") {
+      if (args.positional.size() > 1 && args.keyword.empty()) {  // str(1,2): a cast choice sweep, as in Hydra
+        Sweep sweep;
+        sweep.values = values_of(std::move(args.positional), name, start);
+        return cast(name, std::move(sweep), start);
+      }
       auto bound = bind(args, {"value"}, name, start);
       if (!bound[0]) fail_call(start, name, "needs a value");
       return cast(name, std::move(*bound[0]), start);
@@ -816,6 +832,9 @@ Override parse_override(std::string_view text) {
     }
   } else {
     check_package(text, path, pos);
+    // Hydra's grammar: a key is a name or a dotted path; a lone number is neither (`a.1` is one).
+    if (path.find_first_not_of("0123456789") == std::string_view::npos)
+      fail_key(text, pos, fmt::format("invalid key '{}': a key starts with a letter, '_' or '$', or is a dotted path", path));
   }
   out.key = std::string(path);
 

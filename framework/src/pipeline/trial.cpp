@@ -59,6 +59,10 @@ const std::vector<std::pair<std::string, std::vector<ParamSpec>>>& pipeline_sect
         ParamSpec::string("dtype", "float32", "float32, or bfloat16: autocast with fp32 weights and optimizer state")
             .one_of({"float32", "bfloat16"}),
         ParamSpec::boolean("tf32", true, "on CUDA, fp32 matrix products in TF32 (10-bit mantissa inputs)")}},
+      {"tracking",
+       {ParamSpec::boolean("tensorboard", false, "write TensorBoard event files into the run folder's tensorboard/"),
+        ParamSpec::string("mlflow_uri", "", "log the trial as a run on this MLflow tracking server (http://host:port)"),
+        ParamSpec::string("experiment", "", "the MLflow experiment; \"\": the sweep's name, else the experiment's")}},
   };
   return sections;
 }
@@ -80,7 +84,9 @@ const config::Node& section(const config::Node& root, const std::string& name) {
   return found != nullptr ? *found : empty;
 }
 
-Params section_values(const config::Node& root, const std::string& name) {
+}  // namespace
+
+Params pipeline_section(const config::Node& root, const std::string& name) {
   for (const auto& [section_name, specs] : pipeline_sections()) {
     if (section_name != name) continue;
     PluginInfo info{.name = name, .version = "-", .description = "", .params = specs};
@@ -90,6 +96,8 @@ Params section_values(const config::Node& root, const std::string& name) {
   }
   throw std::logic_error("no pipeline section " + name);
 }
+
+namespace {
 
 template <class I>
 std::unique_ptr<I> create_plugin(const Registry& registry, const config::Node& root) {
@@ -116,14 +124,14 @@ json read_json(const fs::path& file) {
 }  // namespace
 
 Runtime trial_runtime(const config::Node& config) {
-  const Params runtime = section_values(config, "runtime");
+  const Params runtime = pipeline_section(config, "runtime");
   return resolve_runtime(runtime.get<std::string>("device"), runtime.get<std::string>("dtype"), runtime.get<bool>("tf32"),
                          origin_of(config, "runtime", "device"));
 }
 
 void check_device_setting(const config::Node& config) {
   constexpr std::size_t kAnyNumberOfDevices = std::numeric_limits<std::size_t>::max();
-  resolve_device(section_values(config, "runtime").get<std::string>("device"), origin_of(config, "runtime", "device"),
+  resolve_device(pipeline_section(config, "runtime").get<std::string>("device"), origin_of(config, "runtime", "device"),
                  kAnyNumberOfDevices);
 }
 
@@ -135,17 +143,17 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
   const std::int64_t seed = seed_node && std::holds_alternative<std::int64_t>(seed_node->value)
                                 ? std::get<std::int64_t>(seed_node->value)
                                 : 0;
-  const Params policy_params = section_values(config, "policy");
-  const Params sft_params = section_values(config, "sft");
-  const Params preference_params = section_values(config, "preferences");
-  const Params rm_params = section_values(config, "reward_models");
-  const Params train_params = section_values(config, "train");
-  const Params eval_params = section_values(config, "eval");
+  const Params policy_params = pipeline_section(config, "policy");
+  const Params sft_params = pipeline_section(config, "sft");
+  const Params preference_params = pipeline_section(config, "preferences");
+  const Params rm_params = pipeline_section(config, "reward_models");
+  const Params train_params = pipeline_section(config, "train");
+  const Params eval_params = pipeline_section(config, "eval");
   const Runtime runtime = trial_runtime(config);
   const c10::Device device = runtime.device;
   const PrecisionScope precision(runtime);
   log("device: " + runtime.description);
-  const ThreadPlan threads = plan_threads(section_values(config, "runtime").get<std::int64_t>("threads"));
+  const ThreadPlan threads = plan_threads(pipeline_section(config, "runtime").get<std::int64_t>("threads"));
   apply_threads(threads);
   log(fmt::format("threads: OpenBLAS {}, libtorch intra-op {}: {}", threads.blas, threads.intra_op, threads.reason));
   const double temperature = eval_params.get<double>("temperature");
@@ -347,6 +355,7 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
         row["mean_length"] = point.responses.lengths.to(torch::kDouble).mean().item<double>();
         for (const auto& [name, value] : point.diagnostics) row["algorithm"][name] = value;
         metrics << row.dump() << "\n" << std::flush;
+        if (options.evaluated) options.evaluated(row);
         log(fmt::format("eval {}: gold {:.3f}, proxy {:.3f}, KL {:.3f}, win rate {:.3f}", point.label,
                         row["gold"].get<double>(), row["proxy"].get<double>(), row["kl"].get<double>(),
                         row["win_rate"].get<double>()));

@@ -26,6 +26,7 @@ struct TrialOptions {
   std::function<void(const std::string&)> progress;  // a transient status inside a long stage
   bool checkpoints = true;                           // keep run_dir/checkpoint/ while training
   std::function<bool()> stop_requested;              // polled between steps: save and throw Stopped
+  std::function<void(const nlohmann::json&)> evaluated;  // each metrics.jsonl row as it is written
 };
 
 struct TrialResult {
@@ -36,6 +37,10 @@ struct TrialResult {
 // The schemas of the pipeline's own sections ([policy], [sft], [preferences], [reward_models],
 // [train], [eval], [runtime]), checked like plugin parameters.
 PREFOPT_API const std::vector<std::pair<std::string, std::vector<ParamSpec>>>& pipeline_sections();
+
+// The values of pipeline section `name` ([policy], [train], [tracking], ...), checked against
+// its schema, defaults filled in.
+PREFOPT_API Params pipeline_section(const config::Node& config, const std::string& name);
 
 // The trial's [runtime] device and dtype, resolved against the CUDA devices this process sees:
 // ConfigError (with the setting's origin) when it names a device that is not there.
