@@ -314,6 +314,7 @@ int main(int argc, char** argv) {
   double peak = 0;
   for (const auto& [key, rate] : f)
     if (key.first == "BM_MatmulPeak") peak = std::max(peak, rate);
+  fmt::print("{:<58} {}\n", "BLAS", prefopt::blas_description());
   if (peak > 0) fmt::print("{:<58} {:>10.1f}\n", "fp32 matmul peak, GFLOP/s", peak / 1e9);
   for (const auto& [key, rate] : f)
     if (key.first == "BM_TrainingStep" && peak > 0)

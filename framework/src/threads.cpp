@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <sched.h>
 
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <cstdlib>
 #include <thread>
@@ -29,7 +30,27 @@ SetThreads openblas_set_num_threads() {
   return reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
 }
 
+template <class F>
+F openblas_function(const char* name) {
+  return reinterpret_cast<F>(::dlsym(RTLD_DEFAULT, name));
+}
+
 }  // namespace
+
+std::string blas_description() {
+  using Text = char* (*)();
+  using Count = int (*)();
+  const auto config = openblas_function<Text>("openblas_get_config");
+  const auto core = openblas_function<Text>("openblas_get_corename");
+  const auto threads = openblas_function<Count>("openblas_get_num_threads");
+  if (config == nullptr || core == nullptr || threads == nullptr)
+    return fmt::format("{} (in libtorch), {} intra-op threads", at::globalContext().hasMKL() ? "MKL" : "libtorch's own BLAS",
+                       at::get_num_threads());
+  std::string version = config();
+  version = version.substr(0, version.find(' ', version.find(' ') + 1));  // "OpenBLAS 0.3.21"
+  return fmt::format("{}, {} kernels{}, {} threads", version, core(),
+                     std::getenv("OPENBLAS_CORETYPE") != nullptr ? " (OPENBLAS_CORETYPE)" : "", threads());
+}
 
 ThreadPlan plan_threads(std::int64_t requested) {
   std::int64_t share = 0;
@@ -48,7 +69,7 @@ ThreadPlan plan_threads(std::int64_t requested) {
 
 void apply_threads(const ThreadPlan& plan) {
   at::set_num_threads(static_cast<int>(plan.intra_op));
-  if (plan.blas > 0) openblas_set_num_threads()(static_cast<int>(plan.blas));
+  if (const SetThreads set = openblas_set_num_threads(); set != nullptr && plan.blas > 0) set(static_cast<int>(plan.blas));
 }
 
 }  // namespace prefopt

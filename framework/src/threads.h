@@ -36,4 +36,9 @@ PREFOPT_API ThreadPlan plan_threads(std::int64_t requested);
 // Sizes both pools for this process.
 PREFOPT_API void apply_threads(const ThreadPlan& plan);
 
+// The BLAS that libtorch's CPU matrix products reach, as this process runs it, for run.log and
+// the benchmark reports: "OpenBLAS 0.3.21, Cooperlake kernels, 2 threads" (the kernels OpenBLAS
+// picked for this CPU, or OPENBLAS_CORETYPE's), or "MKL (in libtorch), 2 OpenMP threads".
+PREFOPT_API std::string blas_description();
+
 }  // namespace prefopt

@@ -102,7 +102,7 @@ TEST_CASE("prefopt config --batch answers each request as its own process would"
   }
   CHECK(answers[0]["status"] == 0);
   CHECK(answers[1]["status"] == 2);
-  CHECK_THAT(answers[1]["err"].get<std::string>(), Contains("did you mean"));
+  CHECK_THAT(answers[1]["err"].get<std::string>(), Contains("Did you mean 'method.beta'?"));
   CHECK(answers[4]["status"] == 2);
   CHECK_THAT(answers[4]["err"].get<std::string>(), Contains("a JSON array of strings"));
 }

@@ -95,7 +95,9 @@ TEST_CASE("a sweep submitted to Slurm completes with the local launcher's result
   CHECK_THAT(test::read_file(out / "slurm" / "sweep.sbatch"),
              Contains("#SBATCH --gres=gpu:1") && Contains("#SBATCH --signal=B:USR1@120") && Contains("--requeue"));
 
-  const auto local = run_cli(f.args(sweep, f.dir.path() / "local", {"--launcher", "local"}));
+  // Byte-identical results need the same thread count: with a wheel's libtorch (MKL, OpenMP) the
+  // intra-op pool's reductions round by thread count. The Slurm tasks have one CPU each.
+  const auto local = run_cli(f.args(sweep, f.dir.path() / "local", {"--launcher", "local", "++runtime.threads=1"}));
   REQUIRE(local.status == 0);
   const auto a = test::sweep_trial_dirs(out), b = test::sweep_trial_dirs(f.dir.path() / "local");
   REQUIRE(a.size() == 4);
@@ -139,7 +141,7 @@ TEST_CASE("a Slurm trial warned with SIGUSR1 requeues itself and resumes with id
   CHECK(status["attempt"] == 2);
   CHECK(status["slurm"]["restart_count"] == "1");
 
-  REQUIRE(run_cli(f.args(sweep, f.dir.path() / "local", {"--launcher", "local"})).status == 0);
+  REQUIRE(run_cli(f.args(sweep, f.dir.path() / "local", {"--launcher", "local", "++runtime.threads=1"})).status == 0);
   CHECK(test::read_file(trial / "metrics.jsonl") == test::read_file(test::sweep_trial_dirs(f.dir.path() / "local")[0] / "metrics.jsonl"));
 }
 

@@ -159,7 +159,9 @@ TEST_CASE("conformance: applying value overrides", "[config][compose][conformanc
   CHECK(value_at(compose(list.file, {"~x.1"}), "x") == Node::Value(Array{{std::int64_t{1}, ""}, {std::int64_t{3}, ""}}));
   CHECK(value_at(compose(list.file, {"x=[4]"}), "x") == Node::Value(Array{{std::int64_t{4}, ""}}));  // lists are assigned
   BareExperiment table("[t]\na = 1\nb = 2\n");
-  const Node merged = compose(table.file, {"t={b: 3, c: 4}"});  // tables are merged
+  // Tables are merged; `t=` changes keys t has (Hydra's struct mode), `+t=` may add keys too.
+  CHECK(value_at(compose(table.file, {"t={b: 3}"}), "t.b") == Node::Value(std::int64_t{3}));
+  const Node merged = compose(table.file, {"+t={b: 3, c: 4}"});
   CHECK(value_at(merged, "t.a") == Node::Value(std::int64_t{1}));
   CHECK(value_at(merged, "t.b") == Node::Value(std::int64_t{3}));
   CHECK(value_at(merged, "t.c") == Node::Value(std::int64_t{4}));

@@ -144,7 +144,10 @@ TEST_CASE("every algorithm raises the gold reward above the reference policy's",
   const std::vector<std::pair<std::vector<std::string>, double>> cases = {
       {{"algorithm=ppo", "train.steps=20"}, 0.3},
       {{"algorithm=rloo", "train.steps=40", "algorithm.learning_rate=1e-3"}, 0.15},
-      {{"algorithm=grpo", "train.steps=40", "algorithm.learning_rate=1e-3"}, 0.15},
+      // 20 steps: by 40, at KL ≈ 20 nats against this one small reward model, GRPO overoptimizes it
+      // under some libtorch builds' numerics (2.11: gold -1.50 → -1.12 at step 20, -2.57 at 40,
+      // while the proxy keeps rising), which is the science, not a failure to optimize.
+      {{"algorithm=grpo", "train.steps=20", "algorithm.learning_rate=1e-3"}, 0.15},
       {{"algorithm=dpo", "train.steps=40"}, 0.2},
       {{"algorithm=dpo", "train.steps=40", "algorithm.loss=ipo", "algorithm.beta=0.5"}, 0.2},
       {{"algorithm=dpo", "train.steps=40", "algorithm.loss=rdpo", "algorithm.label_smoothing=0.1"}, 0.2},
@@ -221,7 +224,10 @@ TEST_CASE("on CUDA, every kind of trainer raises the gold reward", "[algorithm][
   test::TempDir dir;
   const std::vector<std::pair<std::vector<std::string>, double>> cases = {
       {{"algorithm=ppo", "train.steps=20"}, 0.3},
-      {{"algorithm=grpo", "train.steps=40", "algorithm.learning_rate=1e-3"}, 0.15},
+      // 20 steps: by 40, at KL ≈ 20 nats against this one small reward model, GRPO overoptimizes it
+      // under some libtorch builds' numerics (2.11: gold -1.50 → -1.12 at step 20, -2.57 at 40,
+      // while the proxy keeps rising), which is the science, not a failure to optimize.
+      {{"algorithm=grpo", "train.steps=20", "algorithm.learning_rate=1e-3"}, 0.15},
       {{"algorithm=dpo", "train.steps=40"}, 0.2},
       {{"algorithm=kto", "train.steps=40"}, 0.2},
       {{"algorithm=dpo", "train.steps=40", "runtime.dtype=bfloat16"}, 0.2},

@@ -156,6 +156,7 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
   const ThreadPlan threads = plan_threads(pipeline_section(config, "runtime").get<std::int64_t>("threads"));
   apply_threads(threads);
   log(fmt::format("threads: OpenBLAS {}, libtorch intra-op {}: {}", threads.blas, threads.intra_op, threads.reason));
+  log("BLAS: " + blas_description());
   const double temperature = eval_params.get<double>("temperature");
 
   const auto task = create_plugin<Task>(registry, config);
@@ -377,7 +378,7 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
                     {"best_gold", *best},
                     {"reference_gold", reference_gold.mean().item<double>()},
                     {"stages", stages},
-                    {"threads", {{"blas", threads.blas}, {"intra_op", threads.intra_op}}},
+                    {"threads", {{"blas", threads.blas}, {"intra_op", threads.intra_op}, {"blas_library", blas_description()}}},
                     {"runtime", {{"device", device.str()}, {"dtype", runtime.dtype_name()}}},
                     {"seed", seed}};
   write_json(options.run_dir / "summary.json", result.summary);
