@@ -29,7 +29,7 @@ else
 fi
 export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}
 
-args=(-G Ninja -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=$torch_prefix${PREFOPT_SYSROOT:+;$PREFOPT_SYSROOT/usr}")
+args=(-G Ninja -DCMAKE_BUILD_TYPE=Release "-DPREFOPT_CUDA_ARCH_LIST=$TORCH_CUDA_ARCH_LIST" "-DCMAKE_PREFIX_PATH=$torch_prefix${PREFOPT_SYSROOT:+;$PREFOPT_SYSROOT/usr}")
 if [[ -n ${PREFOPT_SYSROOT:-} ]]; then
   args+=("-DCMAKE_CXX_FLAGS=-isystem $PREFOPT_SYSROOT/usr/include")
   export PATH=$PATH:$PREFOPT_SYSROOT/usr/bin  # ninja, where the machine has none
