@@ -355,15 +355,15 @@ std::vector<Override> Composer::sweep_overrides() const {
 std::vector<Trial> Composer::trials(const std::vector<Override>& given, bool multirun) const {
   // As Hydra's basic sweeper: in a sweep, an override of a key given before replaces the earlier
   // one in its place (`a=1,2 b=3 a=5,6` sweeps a over 5, 6 first). The key includes +, ++, ~.
+  const auto key_of = [](const Override& x) {
+    const char* prefix = x.kind == Override::Kind::add         ? "+"
+                         : x.kind == Override::Kind::force_add ? "++"
+                         : x.kind == Override::Kind::remove    ? "~"
+                                                               : "";
+    return prefix + x.key + (x.package ? "@" + *x.package : "");
+  };
   std::vector<Override> overrides;
   for (const Override& o : given) {
-    const auto key_of = [](const Override& x) {
-      const char* prefix = x.kind == Override::Kind::add         ? "+"
-                           : x.kind == Override::Kind::force_add ? "++"
-                           : x.kind == Override::Kind::remove    ? "~"
-                                                                 : "";
-      return prefix + x.key + (x.package ? "@" + *x.package : "");
-    };
     const auto earlier = std::find_if(overrides.begin(), overrides.end(),
                                       [&](const Override& e) { return multirun && key_of(e) == key_of(o); });
     if (earlier != overrides.end())
