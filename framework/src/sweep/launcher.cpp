@@ -134,10 +134,10 @@ pid_t start_child(const std::vector<std::string>& args, const std::vector<std::s
   ::_exit(127);
 }
 
-// Signals the trial's process group, and the process itself in case it has not made its group yet.
+// Signals the trial's process group, or the process itself when it has not made its group yet.
+// Never both: the trial leads its group, and a second SIGTERM ends a run without its checkpoint.
 void signal_trial(pid_t pid, int signal) {
-  ::kill(-pid, signal);
-  ::kill(pid, signal);
+  if (::kill(-pid, signal) != 0) ::kill(pid, signal);
 }
 
 }  // namespace
