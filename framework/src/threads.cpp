@@ -25,15 +25,14 @@ namespace {
 
 // libtorch reaches OpenBLAS through the BLAS interface, which has no thread setting: OpenBLAS's
 // own, where it is the BLAS loaded (Debian's libopenblas0-pthread; a PyTorch wheel bundles MKL).
-using SetThreads = void (*)(int);
-SetThreads openblas_set_num_threads() {
-  return reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-}
-
+// nullptr where no OpenBLAS is loaded.
 template <class F>
 F openblas_function(const char* name) {
   return reinterpret_cast<F>(::dlsym(RTLD_DEFAULT, name));
 }
+
+using SetThreads = void (*)(int);
+SetThreads openblas_set_num_threads() { return openblas_function<SetThreads>("openblas_set_num_threads"); }
 
 }  // namespace
 

@@ -156,7 +156,8 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
   const ThreadPlan threads = plan_threads(pipeline_section(config, "runtime").get<std::int64_t>("threads"));
   apply_threads(threads);
   log(fmt::format("threads: OpenBLAS {}, libtorch intra-op {}: {}", threads.blas, threads.intra_op, threads.reason));
-  log("BLAS: " + blas_description());
+  const std::string blas = blas_description();
+  log("BLAS: " + blas);
   const double temperature = eval_params.get<double>("temperature");
 
   const auto task = create_plugin<Task>(registry, config);
@@ -378,7 +379,7 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
                     {"best_gold", *best},
                     {"reference_gold", reference_gold.mean().item<double>()},
                     {"stages", stages},
-                    {"threads", {{"blas", threads.blas}, {"intra_op", threads.intra_op}, {"blas_library", blas_description()}}},
+                    {"threads", {{"blas", threads.blas}, {"intra_op", threads.intra_op}, {"blas_library", blas}}},
                     {"runtime", {{"device", device.str()}, {"dtype", runtime.dtype_name()}}},
                     {"seed", seed}};
   write_json(options.run_dir / "summary.json", result.summary);

@@ -42,24 +42,13 @@ Scalars row_scalars(const json& row) {
   return out;
 }
 
-template <class F>
-void TrialTracker::guarded(std::unique_ptr<EventFileWriter>& backend, const char* what, F&& f) {
+template <class Backend, class F>
+void TrialTracker::guarded(std::unique_ptr<Backend>& backend, const std::string& name, const char* what, F&& f) {
   if (!backend) return;
   try {
     f(*backend);
   } catch (const std::exception& e) {
-    log_(fmt::format("tracking: TensorBoard {} failed ({}); the trial goes on without it", what, e.what()));
-    backend.reset();
-  }
-}
-
-template <class F>
-void TrialTracker::guarded(std::unique_ptr<MlflowRun>& backend, const char* what, F&& f) {
-  if (!backend) return;
-  try {
-    f(*backend);
-  } catch (const std::exception& e) {
-    log_(fmt::format("tracking: MLflow at {}: {} failed ({}); the trial goes on without it", mlflow_uri_, what, e.what()));
+    log_(fmt::format("tracking: {}: {} failed ({}); the trial goes on without it", name, what, e.what()));
     backend.reset();
   }
 }
@@ -101,28 +90,30 @@ TrialTracker::TrialTracker(const config::Node& config, TrialIdentity identity, s
   if (continued.empty()) {
     KeyValues params;
     flatten_config(config, "", params);
-    guarded(mlflow_, "logging params", [&](MlflowRun& run) { run.log_params(params); });
+    guarded(mlflow_, "MLflow at " + mlflow_uri_, "logging params", [&](MlflowRun& run) { run.log_params(params); });
   }
 }
 
 TrialTracker::~TrialTracker() {
-  if (!finished_) guarded(mlflow_, "ending the run", [](MlflowRun& run) { run.end("FAILED"); });
+  if (!finished_) guarded(mlflow_, "MLflow at " + mlflow_uri_, "ending the run", [](MlflowRun& run) { run.end("FAILED"); });
 }
 
 void TrialTracker::log_evaluation(const json& row) {
   const Scalars scalars = row_scalars(row);
   const std::int64_t step = row.value("step", std::int64_t{0});
   const double now = unix_time();
-  guarded(tensorboard_, "writing events", [&](EventFileWriter& writer) { writer.add_scalars(step, scalars, now); });
-  guarded(mlflow_, "logging metrics", [&](MlflowRun& run) { run.log_metrics(step, scalars, now); });
+  guarded(tensorboard_, "TensorBoard", "writing events",
+          [&](EventFileWriter& writer) { writer.add_scalars(step, scalars, now); });
+  guarded(mlflow_, "MLflow at " + mlflow_uri_, "logging metrics", [&](MlflowRun& run) { run.log_metrics(step, scalars, now); });
 }
 
 void TrialTracker::finish(const std::string& status) {
   finished_ = true;
   if (status == "FINISHED")
     for (const char* file : {"summary.json", "resolved.toml", "metrics.jsonl"})
-      guarded(mlflow_, "uploading an artifact", [&](MlflowRun& run) { run.log_artifact(identity_.run_dir / file); });
-  guarded(mlflow_, "ending the run", [&](MlflowRun& run) { run.end(status); });
+      guarded(mlflow_, "MLflow at " + mlflow_uri_, "uploading an artifact",
+              [&](MlflowRun& run) { run.log_artifact(identity_.run_dir / file); });
+  guarded(mlflow_, "MLflow at " + mlflow_uri_, "ending the run", [&](MlflowRun& run) { run.end(status); });
 }
 
 }  // namespace prefopt::tracking

@@ -50,10 +50,9 @@ class PREFOPT_API TrialTracker {
   void finish(const std::string& status);
 
  private:
-  template <class F>
-  void guarded(std::unique_ptr<EventFileWriter>& backend, const char* what, F&& f);
-  template <class F>
-  void guarded(std::unique_ptr<MlflowRun>& backend, const char* what, F&& f);
+  // Runs f on the backend, if it is still there; one that throws is logged and dropped.
+  template <class Backend, class F>
+  void guarded(std::unique_ptr<Backend>& backend, const std::string& name, const char* what, F&& f);
 
   TrialIdentity identity_;
   std::function<void(const std::string&)> log_;
