@@ -39,7 +39,7 @@ void BM_ComposeAndValidate(benchmark::State& state) {
     const prefopt::config::Composer composer(kExperiment, {});
     prefopt::config::Node config = composer.compose(parse_all()).config;
     prefopt::config::resolve_interpolations(config);
-    prefopt::config::check_plugins(config, registry);
+    prefopt::config::check_experiment(config, registry);
     benchmark::DoNotOptimize(config);
   }
 }

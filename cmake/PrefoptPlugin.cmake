@@ -23,8 +23,17 @@ function(prefopt_add_plugin name kind)
   set(target prefopt_${kind}_${name})
   add_library(${target} MODULE ${arg_SOURCES})
   target_link_libraries(${target} PRIVATE prefopt::prefopt ${arg_LIBRARIES})
-  # The build type is part of the toolchain fingerprint prefopt checks when loading the plugin.
-  target_compile_definitions(${target} PRIVATE PREFOPT_BUILD_TYPE=$<CONFIG>)
+  # The build type is part of the toolchain fingerprint prefopt checks when loading the plugin. A
+  # project that sets none builds its plugins as prefopt was built (that build type's flags and
+  # name), on the plugin targets only: the project's own cache and other targets are untouched.
+  if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES AND PREFOPT_BUILD_TYPE)
+    string(TOUPPER "${PREFOPT_BUILD_TYPE}" build_type)
+    separate_arguments(build_type_flags UNIX_COMMAND "${CMAKE_CXX_FLAGS_${build_type}}")
+    target_compile_options(${target} PRIVATE ${build_type_flags})
+    target_compile_definitions(${target} PRIVATE PREFOPT_BUILD_TYPE=${PREFOPT_BUILD_TYPE})
+  else()
+    target_compile_definitions(${target} PRIVATE PREFOPT_BUILD_TYPE=$<CONFIG>)
+  endif()
   set_target_properties(${target} PROPERTIES
     PREFIX ""
     OUTPUT_NAME ${kind}_${name}

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -163,5 +164,7 @@ bool lists_plugin(const std::string& table, const std::string& kind, const std::
 }
 
 fs::path test_library_dir(const std::string& name) { return fs::path(PREFOPT_TEST_LIBRARY_DIR) / name; }
+
+void report_skipped(const std::string& why) { std::cout << kSkippedMarker << " " << why << std::endl; }
 
 }  // namespace prefopt::test

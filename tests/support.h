@@ -45,6 +45,12 @@ std::filesystem::path test_library_dir(const std::string& name);
 
 std::string read_file(const std::filesystem::path& file);
 
+// Says on stdout that the running test cannot run here and why. ctest reports a test that printed
+// this as skipped, not passed (SKIP_REGULAR_EXPRESSION in tests/CMakeLists.txt; Catch2 2 has no
+// SKIP); the caller returns right after.
+void report_skipped(const std::string& why);
+inline constexpr const char* kSkippedMarker = "prefopt-test-skipped:";
+
 // The trial folders of the sweep in `sweep_dir`, in sweep.json's order.
 std::vector<std::filesystem::path> sweep_trial_dirs(const std::filesystem::path& sweep_dir);
 

@@ -63,7 +63,7 @@ ResolvedTrials compose_trials(const std::string& experiment, const std::vector<s
     auto registry = out.registries.find(plugin_paths);
     if (registry == out.registries.end())
       registry = out.registries.emplace(plugin_paths, load_registry(vars, plugin_paths)).first;
-    config::check_plugins(composition.config, registry->second, pipeline_sections());
+    config::check_experiment(composition.config, registry->second, pipeline_sections());
     check_device_setting(composition.config);
     out.trials.push_back({std::move(trial), std::move(composition), &registry->second});
   }

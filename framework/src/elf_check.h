@@ -9,7 +9,7 @@
 #include <optional>
 #include <string>
 
-#include "prefopt/version.h"
+#include "prefopt/export.h"
 
 namespace prefopt {
 

@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "prefopt/version.h"
+#include "prefopt/export.h"
 
 namespace prefopt {
 

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "prefopt/version.h"
+#include "prefopt/export.h"
 
 namespace prefopt {
 

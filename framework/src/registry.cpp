@@ -18,7 +18,8 @@ namespace prefopt {
 namespace fs = std::filesystem;
 
 struct Registry::Entry {
-  PluginInfo info;
+  // Shared with every plugin object created from it (Plugin::info()), which may outlive the registry.
+  std::shared_ptr<const PluginInfo> info;
   PluginFactory factory;
   std::vector<std::string> rival_libraries;  // later libraries that claimed the same kind/name
 };
@@ -131,19 +132,17 @@ fs::path default_plugin_dir() {
   return library.parent_path() / "prefopt" / "plugins";
 }
 
-std::variant<Params, std::vector<ParamProblem>> check_params(const PluginInfo& info,
-                                                             const ParamMap& given) {
+std::variant<Params, std::vector<ParamProblem>> check_values(const std::vector<ParamSpec>& schema,
+                                                             const ParamMap& given, std::string_view owner) {
   std::vector<std::string> names;
-  for (const ParamSpec& spec : info.params) names.push_back(spec.name());
+  for (const ParamSpec& spec : schema) names.push_back(spec.name());
 
   std::vector<ParamProblem> problems;
   ParamMap values;
   for (const auto& [key, value] : given) {
-    auto spec = std::find_if(info.params.begin(), info.params.end(),
-                             [&](const ParamSpec& s) { return s.name() == key; });
-    if (spec == info.params.end()) {
-      problems.push_back({key, fmt::format("unknown parameter of {} '{}'{}; it has {}", to_string(info.kind),
-                                           info.name, did_you_mean(key, names),
+    auto spec = std::find_if(schema.begin(), schema.end(), [&](const ParamSpec& s) { return s.name() == key; });
+    if (spec == schema.end()) {
+      problems.push_back({key, fmt::format("unknown parameter of {}{}; it has {}", owner, did_you_mean(key, names),
                                            names.empty() ? "no parameters" : "parameters " + join(names, ", "))});
       continue;
     }
@@ -154,8 +153,12 @@ std::variant<Params, std::vector<ParamProblem>> check_params(const PluginInfo& i
       values.emplace(key, std::get<ParamValue>(std::move(accepted)));
   }
   if (!problems.empty()) return problems;
-  for (const ParamSpec& spec : info.params) values.try_emplace(spec.name(), spec.default_value());
+  for (const ParamSpec& spec : schema) values.try_emplace(spec.name(), spec.default_value());
   return Params(std::move(values));
+}
+
+std::variant<Params, std::vector<ParamProblem>> check_params(const PluginInfo& info, const ParamMap& given) {
+  return check_values(info.params, given, fmt::format("{} '{}'", to_string(info.kind), info.name));
 }
 
 Registry::Registry(Registry&&) noexcept = default;
@@ -239,23 +242,23 @@ void Registry::load_library(const fs::path& file) {
   for (auto& [info, factory] : staging.staged_) {
     info.library = file.string();
     auto existing = std::find_if(entries_.begin(), entries_.end(), [&](const auto& entry) {
-      return entry->info.kind == info.kind && entry->info.name == info.name;
+      return entry->info->kind == info.kind && entry->info->name == info.name;
     });
     if (existing != entries_.end()) {
       (*existing)->rival_libraries.push_back(file.string());
       fail(fmt::format("registers {} '{}', which {} already provides; rename one of the plugins "
                        "or remove one of the libraries from the plugin path",
-                       to_string(info.kind), info.name, (*existing)->info.library));
+                       to_string(info.kind), info.name, (*existing)->info->library));
       continue;
     }
-    entries_.push_back(std::make_unique<Entry>(Entry{std::move(info), std::move(factory), {}}));
+    entries_.push_back(std::make_unique<Entry>(Entry{std::make_shared<const PluginInfo>(std::move(info)), std::move(factory), {}}));
   }
 }
 
 std::vector<const PluginInfo*> Registry::plugins(std::optional<PluginKind> kind) const {
   std::vector<const PluginInfo*> out;
   for (const auto& entry : entries_)
-    if (!kind || entry->info.kind == *kind) out.push_back(&entry->info);
+    if (!kind || entry->info->kind == *kind) out.push_back(entry->info.get());
   std::sort(out.begin(), out.end(), [](const PluginInfo* a, const PluginInfo* b) {
     return std::tie(a->kind, a->name) < std::tie(b->kind, b->name);
   });
@@ -280,13 +283,13 @@ std::string Registry::searched_paths_note() const {
 
 const PluginInfo& Registry::find(PluginKind kind, std::string_view name) const {
   for (const auto& entry : entries_) {
-    if (entry->info.kind != kind || entry->info.name != name) continue;
+    if (entry->info->kind != kind || entry->info->name != name) continue;
     if (!entry->rival_libraries.empty())
       throw PluginError(fmt::format("{} '{}' is provided by several libraries: {}, {}; remove all "
                                     "but one from the plugin path",
-                                    to_string(kind), name, entry->info.library,
+                                    to_string(kind), name, entry->info->library,
                                     join(entry->rival_libraries, ", ")));
-    return entry->info;
+    return *entry->info;
   }
   std::vector<std::string> names;
   for (const PluginInfo* info : plugins(kind)) names.push_back(info->name);
@@ -309,7 +312,7 @@ std::unique_ptr<Plugin> Registry::create_plugin(PluginKind kind, std::string_vie
     throw ConfigError(message);
   }
   const auto& entry = *std::find_if(entries_.begin(), entries_.end(),
-                                    [&](const auto& e) { return &e->info == &info; });
+                                    [&](const auto& e) { return e->info.get() == &info; });
   std::unique_ptr<Plugin> plugin;
   try {
     plugin = entry->factory(std::get<Params>(checked));
@@ -322,7 +325,7 @@ std::unique_ptr<Plugin> Registry::create_plugin(PluginKind kind, std::string_vie
   if (plugin == nullptr || plugin->kind() != kind)
     throw PluginError(fmt::format("{} '{}' (from {}) created an object of the wrong kind",
                                   to_string(kind), name, info.library));
-  plugin->info_ = &info;
+  plugin->info_ = entry->info;
   return plugin;
 }
 

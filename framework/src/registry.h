@@ -11,7 +11,9 @@
 //
 // Loading never throws for a bad library: one broken file must not hide the healthy plugins
 // beside it. Libraries are loaded with RTLD_NOW (missing symbols fail at load, not mid-run) and
-// RTLD_NODELETE (never unloaded: plugin objects and code outlive the registry).
+// RTLD_NODELETE (never unloaded: plugin objects and code outlive the registry). A plugin object
+// shares ownership of its PluginInfo, so info() and its error messages stay valid after the
+// registry is destroyed.
 #pragma once
 
 #include <filesystem>
@@ -58,10 +60,13 @@ struct ParamProblem {
   std::string message;  // what is wrong, with a did-you-mean where one helps
 };
 
-// Validates `given` against the plugin's schema: unknown keys (with did-you-mean), types, ranges
-// and choices. Fills defaults for parameters not given. Returns every problem at once.
-PREFOPT_API std::variant<Params, std::vector<ParamProblem>> check_params(const PluginInfo& info,
-                                                             const ParamMap& given);
+// Validates `given` against `schema`: unknown keys (with did-you-mean), types, ranges and
+// choices. Fills defaults for parameters not given. Returns every problem at once; `owner` names
+// the schema in messages ("algorithm 'dpo'", "[train]").
+PREFOPT_API std::variant<Params, std::vector<ParamProblem>> check_values(const std::vector<ParamSpec>& schema,
+                                                                         const ParamMap& given, std::string_view owner);
+// check_values against a plugin's schema.
+PREFOPT_API std::variant<Params, std::vector<ParamProblem>> check_params(const PluginInfo& info, const ParamMap& given);
 
 class PREFOPT_API Registry {
  public:
@@ -103,7 +108,7 @@ class PREFOPT_API Registry {
                                         const ParamMap& params) const;
 
   PluginSearchPath path_;
-  std::vector<std::unique_ptr<Entry>> entries_;  // pointers stay stable: plugins keep &info
+  std::vector<std::unique_ptr<Entry>> entries_;
   std::vector<LoadProblem> problems_;
 };
 

@@ -13,7 +13,7 @@
 #include <cstddef>
 #include <string>
 
-#include "prefopt/version.h"
+#include "prefopt/export.h"
 
 namespace prefopt {
 

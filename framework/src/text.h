@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "prefopt/version.h"
+#include "prefopt/export.h"
 
 namespace prefopt {
 

@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <string>
 
-#include "prefopt/version.h"
+#include "prefopt/export.h"
 
 namespace prefopt {
 

@@ -34,7 +34,7 @@ std::optional<std::string> slurm_unavailable() {
 
 #define SKIP_WITHOUT_SLURM()                          \
   if (const auto why = slurm_unavailable(); why) {    \
-    WARN("skipped, no Slurm: " << *why);              \
+    test::report_skipped("no Slurm: " + *why);        \
     return;                                           \
   }
 

@@ -22,6 +22,10 @@ cmake -S "$example_dir" -B "$work/example" -G Ninja -DCMAKE_PREFIX_PATH="$prefix
 cmake --build "$work/example" >"$work/build.log" || { cat "$work/build.log"; exit 1; }
 plugin=$work/example/ensemble_quantile.so
 test -f "$plugin"
+# find_package(prefopt) leaves the project's build type alone (none here); its plugin is built as
+# prefopt was, so the fingerprint matches.
+grep -qx "CMAKE_BUILD_TYPE:STRING=" "$work/example/CMakeCache.txt" ||
+  { echo "find_package(prefopt) changed the project's CMAKE_BUILD_TYPE:"; grep CMAKE_BUILD_TYPE "$work/example/CMakeCache.txt"; exit 1; }
 
 # The installed binary must not depend on the build tree.
 list=$(env -u LD_LIBRARY_PATH PREFOPT_PLUGIN_PATH="$work/example" "$prefix/bin/prefopt" plugins list)

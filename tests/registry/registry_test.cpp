@@ -82,3 +82,20 @@ TEST_CASE("exceptions from plugin code come back as PluginErrors naming the plug
                        Catch::Matchers::Message(
                            "ensemble 'wrong_shape' returned a tensor of 2 dimensions; expected [batch = 3]"));
 }
+
+TEST_CASE("a plugin object outlives its registry: its info and error messages stay valid", "[registry]") {
+  std::unique_ptr<Ensemble> faulty;
+  std::string library;
+  {
+    const Registry registry = test::load_registry({test::test_library_dir("faulty")});
+    library = (test::test_library_dir("faulty") / "faulty.so").string();
+    faulty = registry.create<Ensemble>("faulty");
+  }  // the registry, and every Entry it owned, is gone
+  REQUIRE(faulty->info() != nullptr);
+  CHECK(faulty->info()->name == "faulty");
+  CHECK(faulty->info()->library == library);
+  CHECK(faulty->display_name() == "ensemble 'faulty'");
+  CHECK_THROWS_MATCHES(faulty->combine(torch::ones({2, 3})), PluginError,
+                       Catch::Matchers::Message("ensemble 'faulty' failed: member scores contain NaN (from " +
+                                                library + ")"));
+}

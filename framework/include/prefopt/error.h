@@ -8,7 +8,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "prefopt/version.h"
+#include "prefopt/export.h"
 
 namespace prefopt {
 

@@ -11,7 +11,7 @@
 
 #include <string>
 
-#include "prefopt/version.h"
+#include "prefopt/export.h"
 
 namespace prefopt::losses {
 

@@ -69,7 +69,9 @@ class PREFOPT_API Plugin {
   virtual PluginKind kind() const = 0;
   // "ensemble 'mean'" once created by the registry, "unregistered ensemble" otherwise.
   std::string display_name() const;
-  const PluginInfo* info() const { return info_; }
+  // What the plugin was registered with; null for an object the registry did not create. The
+  // object shares ownership of it, so it stays valid after the registry is gone.
+  const PluginInfo* info() const { return info_.get(); }
 
  protected:
   template <class F>
@@ -90,7 +92,7 @@ class PREFOPT_API Plugin {
  private:
   friend class Registry;
   [[noreturn]] void throw_plugin_failure(const char* what) const;
-  const PluginInfo* info_ = nullptr;
+  std::shared_ptr<const PluginInfo> info_;
 };
 
 using PluginFactory = std::function<std::unique_ptr<Plugin>(const Params&)>;

@@ -14,8 +14,11 @@
 
 #include <torch/version.h>
 
-#define PREFOPT_API_MAJOR 1
-#define PREFOPT_API_MINOR 2
+#include "prefopt/export.h"
+
+// See docs/writing-a-plugin.md, "Versions and compatibility", for what bumps which.
+#define PREFOPT_API_MAJOR 2
+#define PREFOPT_API_MINOR 0
 
 #define PREFOPT_STRINGIFY_(x) #x
 #define PREFOPT_STRINGIFY(x) PREFOPT_STRINGIFY_(x)
@@ -42,7 +45,6 @@
       TORCH_VERSION_MINOR) "." PREFOPT_STRINGIFY(TORCH_VERSION_PATCH)          \
   ";build=" PREFOPT_STRINGIFY(PREFOPT_BUILD_TYPE)
 
-#define PREFOPT_API __attribute__((visibility("default")))
 
 namespace prefopt {
 

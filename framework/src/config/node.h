@@ -16,7 +16,7 @@
 #include <variant>
 #include <vector>
 
-#include "prefopt/version.h"
+#include "prefopt/export.h"
 
 namespace prefopt::config {
 

@@ -39,10 +39,10 @@ std::variant<ParamValue, std::string> to_param(const Node& node) {
   return std::string("a list of mixed types is not a plugin parameter");
 }
 
-// Checks a section's keys (all but `plugin`) against `info`'s schema, appending problems in the
-// order the keys were written.
-void check_section(const std::string& section_key, const Node& section, const PluginInfo& info,
-                   std::vector<ValidationProblem>& problems) {
+// Checks a section's keys (all but `plugin`) against `schema`, appending problems in the order
+// the keys were written. `owner` names the schema in messages.
+void check_section(const std::string& section_key, const Node& section, const std::vector<ParamSpec>& schema,
+                   const std::string& owner, std::vector<ValidationProblem>& problems) {
   const std::size_t first = problems.size();
   ParamMap given;
   for (const auto& [key, value] : section.table()) {
@@ -53,7 +53,7 @@ void check_section(const std::string& section_key, const Node& section, const Pl
     else
       given.emplace(key, std::get<ParamValue>(std::move(converted)));
   }
-  const auto checked = check_params(info, given);
+  const auto checked = check_values(schema, given, owner);
   if (const auto* found = std::get_if<std::vector<ParamProblem>>(&checked))
     for (const ParamProblem& problem : *found)
       problems.push_back({section_key + "." + problem.key, section.child(problem.key)->origin, problem.message});
@@ -64,6 +64,19 @@ void check_section(const std::string& section_key, const Node& section, const Pl
   };
   std::stable_sort(problems.begin() + static_cast<std::ptrdiff_t>(first), problems.end(),
                    [&](const auto& a, const auto& b) { return position(a) < position(b); });
+}
+
+// Keys of a table with a fixed set of sub-tables and lists (not parameters): [plugins], [prefopt].
+void check_keys(const std::string& name, const Node& table, const std::vector<std::string>& keys,
+                std::vector<ValidationProblem>& problems) {
+  if (!table.is_table()) {
+    problems.push_back({name, table.origin, "must be a table"});
+    return;
+  }
+  for (const auto& [key, value] : table.table())
+    if (std::find(keys.begin(), keys.end(), key) == keys.end())
+      problems.push_back({name + "." + key, value.origin,
+                          fmt::format("unknown key of [{}]{}; its keys are {}", name, did_you_mean(key, keys), join(keys, ", "))});
 }
 
 }  // namespace
@@ -77,18 +90,30 @@ std::vector<ValidationProblem> validate_sections(const Node& config, const Secti
       problems.push_back({name, section->origin, "must be a table"});
       continue;
     }
-    std::vector<std::string> keys;
-    for (const ParamSpec& spec : specs) keys.push_back(spec.name());
-    Node known{Table{}, section->origin};
-    for (const auto& [key, value] : section->table()) {
-      if (std::find(keys.begin(), keys.end(), key) != keys.end()) {
-        known.table().emplace_back(key, value);
-        continue;
-      }
-      problems.push_back({name + "." + key, value.origin,
-                          fmt::format("unknown key of [{}]{}; its keys are {}", name, did_you_mean(key, keys), join(keys, ", "))});
+    check_section(name, *section, specs, "[" + name + "]", problems);
+  }
+  return problems;
+}
+
+std::vector<ValidationProblem> validate_top_level(const Node& config, const SectionSchemas& sections) {
+  std::vector<std::string> known = {"seed", "plugins", "prefopt"};
+  for (PluginKind kind : kAllPluginKinds) known.emplace_back(to_string(kind));
+  for (const auto& [name, specs] : sections) known.push_back(name);
+  std::vector<ValidationProblem> problems;
+  for (const auto& [key, value] : config.table()) {
+    if (key == "seed") {
+      const auto* seed = std::get_if<std::int64_t>(&value.value);
+      if (seed == nullptr || *seed < 0)
+        problems.push_back({key, value.origin, "must be an integer >= 0 (the trial's random seed)"});
+    } else if (key == "plugins") {
+      check_keys(key, value, {"paths"}, problems);
+    } else if (key == "prefopt") {
+      check_keys(key, value, {"searchpath", "sweep"}, problems);
+    } else if (std::find(known.begin(), known.end(), key) == known.end()) {
+      problems.push_back({key, value.origin,
+                          fmt::format("unknown top-level {}{}; an experiment has {}", value.is_table() ? "table" : "key",
+                                      did_you_mean(key, known), join(known, ", "))});
     }
-    check_section(name, known, PluginInfo{.name = name, .version = "-", .description = "", .params = specs}, problems);
   }
   return problems;
 }
@@ -133,13 +158,14 @@ std::vector<ValidationProblem> validate_plugins(const Node& config, const Regist
                           true});
       continue;
     }
-    check_section(section_key, *section, **info, problems);
+    check_section(section_key, *section, (*info)->params, fmt::format("{} '{}'", section_key, name), problems);
   }
   return problems;
 }
 
-void check_plugins(const Node& config, const Registry& registry, const SectionSchemas& sections) {
-  auto problems = validate_plugins(config, registry);
+void check_experiment(const Node& config, const Registry& registry, const SectionSchemas& sections) {
+  auto problems = validate_top_level(config, sections);
+  for (ValidationProblem& problem : validate_plugins(config, registry)) problems.push_back(std::move(problem));
   for (ValidationProblem& problem : validate_sections(config, sections)) problems.push_back(std::move(problem));
   if (problems.empty()) return;
   std::string message = fmt::format("{} problem{} in the configuration:", problems.size(), problems.size() == 1 ? "" : "s");

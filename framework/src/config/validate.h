@@ -1,4 +1,5 @@
-// Validation of an experiment's plugin sections against the plugins' parameter schemas.
+// Validation of every key of an experiment: plugin sections against the plugins' parameter
+// schemas, the pipeline's sections against theirs, the top level against the known tables.
 //
 // The top-level tables named after plugin kinds are plugin sections:
 //
@@ -31,9 +32,14 @@ PREFOPT_API std::vector<ValidationProblem> validate_plugins(const Node& config, 
 using SectionSchemas = std::vector<std::pair<std::string, std::vector<ParamSpec>>>;
 PREFOPT_API std::vector<ValidationProblem> validate_sections(const Node& config, const SectionSchemas& sections);
 
-// Throws when there are problems: PluginError (exit 3) if a named plugin does not exist, else
+// The experiment's top-level keys: `seed` (an integer >= 0), the plugin sections, `sections`,
+// [plugins] (paths) and [prefopt] (searchpath, sweep); anything else is unknown.
+PREFOPT_API std::vector<ValidationProblem> validate_top_level(const Node& config, const SectionSchemas& sections);
+
+// Every key of the experiment: validate_top_level, validate_plugins, validate_sections. Throws
+// when there are problems: PluginError (exit 3) if a named plugin does not exist, else
 // ConfigError (exit 2); the message lists every problem, one per line.
-PREFOPT_API void check_plugins(const Node& config, const Registry& registry, const SectionSchemas& sections = {});
+PREFOPT_API void check_experiment(const Node& config, const Registry& registry, const SectionSchemas& sections = {});
 
 // The parameters of a plugin section (everything but `plugin`) as a ParamMap, for creation.
 PREFOPT_API ParamMap section_params(const Node& section);

@@ -10,7 +10,7 @@
 #include <functional>
 #include <string>
 
-#include "prefopt/version.h"
+#include "prefopt/export.h"
 
 namespace prefopt {
 

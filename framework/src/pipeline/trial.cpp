@@ -9,8 +9,11 @@
 #include "config/validate.h"
 #include "files.h"
 #include "pipeline/checkpoint.h"
+#include "pipeline/evaluator.h"
+#include "pipeline/preference_file.h"
 #include "pipeline/sft.h"
 #include "pipeline/stage_cache.h"
+#include "pipeline/stages.h"
 #include "runtime.h"
 #include "threads.h"
 #include "prefopt/algorithm.h"
@@ -19,53 +22,6 @@
 namespace prefopt {
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-// Bump when a stage's stored format or computation changes: old cache entries stop matching.
-// 2: sampling by inverse CDF from up-front uniforms; keys name the device type and dtype.
-constexpr const char* kStageVersion = "2";
-
-const std::vector<std::pair<std::string, std::vector<ParamSpec>>>& pipeline_sections() {
-  static const std::vector<std::pair<std::string, std::vector<ParamSpec>>> sections = {
-      {"policy",
-       {ParamSpec::integer("width", 64, "transformer width").min(1),
-        ParamSpec::integer("depth", 2, "transformer blocks").min(1),
-        ParamSpec::integer("heads", 4, "attention heads; must divide width").min(1)}},
-      {"sft",
-       {ParamSpec::integer("corpus_size", 4096, "sequences sampled from the task's true language").min(1),
-        ParamSpec::integer("steps", 300, "training steps").min(0),
-        ParamSpec::integer("batch_size", 64, "sequences per step").min(1),
-        ParamSpec::real("learning_rate", 3e-3, "AdamW learning rate").min(0.0)}},
-      {"preferences",
-       {ParamSpec::integer("pairs", 2000, "labelled pairs for reward-model training").min(1),
-        ParamSpec::integer("held_out", 500, "further pairs to measure reward-model accuracy").min(1)}},
-      {"reward_models",
-       {ParamSpec::integer("members", 3, "reward models in the ensemble (different seeds)").min(1).max(64),
-        ParamSpec::boolean("bootstrap", false, "train each member on a bootstrap resample of the pairs")}},
-      {"train",
-       {ParamSpec::integer("steps", 200, "updates at most: a batch of pairs, or one rollout, each").min(0),
-        ParamSpec::integer("samples", 0, "responses sampled, or pairs read, at most; 0: no limit").min(0),
-        ParamSpec::integer("eval_every", 50, "evaluate every this many steps, and after the last").min(1),
-        ParamSpec::integer("checkpoint_every", 0, "save a checkpoint every this many steps; 0: at every evaluation")
-            .min(0)}},
-      {"eval",
-       {ParamSpec::integer("prompts", 256, "held-out prompts per evaluation").min(1),
-        ParamSpec::real("temperature", 1.0, "sampling temperature of every policy").min(1e-6)}},
-      {"runtime",
-       {ParamSpec::integer("threads", 0,
-                           "OpenBLAS threads of the trial (libtorch's intra-op pool gets one); 0: the trial's share of "
-                           "the cores")
-            .min(0),
-        ParamSpec::string("device", "auto", "where the models compute: auto (CUDA when there is one), cpu, cuda, cuda:N"),
-        ParamSpec::string("dtype", "float32", "float32, or bfloat16: autocast with fp32 weights and optimizer state")
-            .one_of({"float32", "bfloat16"}),
-        ParamSpec::boolean("tf32", true, "on CUDA, fp32 matrix products in TF32 (10-bit mantissa inputs)")}},
-      {"tracking",
-       {ParamSpec::boolean("tensorboard", false, "write TensorBoard event files into the run folder's tensorboard/"),
-        ParamSpec::string("mlflow_uri", "", "log the trial as a run on this MLflow tracking server (http://host:port)"),
-        ParamSpec::string("experiment", "", "the MLflow experiment; \"\": the sweep's name, else the experiment's")}},
-  };
-  return sections;
-}
 
 namespace {
 
@@ -84,21 +40,6 @@ const config::Node& section(const config::Node& root, const std::string& name) {
   return found != nullptr ? *found : empty;
 }
 
-}  // namespace
-
-Params pipeline_section(const config::Node& root, const std::string& name) {
-  for (const auto& [section_name, specs] : pipeline_sections()) {
-    if (section_name != name) continue;
-    PluginInfo info{.name = name, .version = "-", .description = "", .params = specs};
-    auto checked = check_params(info, config::section_params(section(root, name)));
-    if (auto* params = std::get_if<Params>(&checked)) return std::move(*params);
-    throw ConfigError(fmt::format("[{}]: {}", name, std::get<std::vector<ParamProblem>>(checked).front().message));
-  }
-  throw std::logic_error("no pipeline section " + name);
-}
-
-namespace {
-
 template <class I>
 std::unique_ptr<I> create_plugin(const Registry& registry, const config::Node& root) {
   const config::Node& s = section(root, to_string(I::kKind));
@@ -107,12 +48,6 @@ std::unique_ptr<I> create_plugin(const Registry& registry, const config::Node& r
     throw ConfigError(fmt::format("the experiment names no {} plugin: add [{}] plugin = \"...\"", to_string(I::kKind),
                                   to_string(I::kKind)));
   return registry.create<I>(std::get<std::string>(plugin->value), config::section_params(s));
-}
-
-std::string key_of(const std::vector<std::string>& parts) {
-  std::string material = kStageVersion;
-  for (const std::string& part : parts) material += "\x1f" + part;
-  return stable_hash(material);
 }
 
 void write_json(const fs::path& file, const json& value) { write_atomically(file, value.dump(2) + "\n"); }
@@ -135,18 +70,171 @@ void check_device_setting(const config::Node& config) {
                  kAnyNumberOfDevices);
 }
 
+namespace {
+
+// What the stages of one trial share.
+struct TrialSetup {
+  const config::Node& config;
+  const Registry& registry;
+  const TrialOptions& options;
+  std::int64_t seed;
+  Runtime runtime;
+  const Task& task;
+  PolicyOptions shape;
+  StageCache cache;
+
+  void log(const std::string& line) const {
+    if (options.log) options.log(line);
+  }
+  void progress(const std::string& status) const {
+    if (options.progress) options.progress(status);
+  }
+  // The seed of one random stream of the trial: every stage draws from its own.
+  std::uint64_t stream(std::uint64_t index) const { return static_cast<std::uint64_t>(seed) * 1000 + index; }
+};
+
+// A cached stage as summary.json records it.
+struct StageRecord {
+  std::string key;
+  bool reused = false;
+  fs::path dir;
+  json report;  // the stage's report.json
+
+  json summary() const { return {{"key", key}, {"reused", reused}, {"report", report}}; }
+};
+
+// The stage's cache folder, computed by `compute(folder, settings)` (which returns the stage's
+// report) unless another trial already did. The folder also gets inputs.txt: what the key covers.
+StageRecord cached_stage(const TrialSetup& setup, const StageInputs& stage, const StageKey& key,
+                         const std::function<json(const fs::path&, const StageSettings&)>& compute) {
+  StageRecord record;
+  record.key = key.key;
+  record.dir = setup.cache.get(stage.name, key.key, [&](const fs::path& dir) {
+    write_atomically(dir / "inputs.txt", key.material);
+    write_json(dir / "report.json", compute(dir, StageSettings(stage, setup.config, setup.registry)));
+  }, record.reused);
+  setup.log(fmt::format("{}: {} ({})", stage.name, record.reused ? "reused" : "computed", record.dir.string()));
+  record.report = read_json(record.dir / "report.json");
+  return record;
+}
+
+// Stage sft: the base policy, trained on the task's language.
+Policy sft_stage(const TrialSetup& setup, const StageKey& key, StageRecord& record) {
+  record = cached_stage(setup, kSftStage, key, [&](const fs::path& dir, const StageSettings& settings) {
+    setup.log("sft: training the base policy");
+    torch::manual_seed(static_cast<std::uint64_t>(setup.seed));
+    Policy policy(setup.shape);  // initialized on the CPU: the same weights on every device
+    policy->to(setup.runtime.device);
+    at::Generator generator = seeded(setup.stream(1));
+    const std::int64_t steps = settings.get<std::int64_t>("sft", "steps");
+    const SftReport report = train_sft(policy, setup.task,
+                                       {.corpus_size = settings.get<std::int64_t>("sft", "corpus_size"),
+                                        .steps = steps,
+                                        .batch_size = settings.get<std::int64_t>("sft", "batch_size"),
+                                        .learning_rate = settings.get<double>("sft", "learning_rate"),
+                                        .progress =
+                                            [&](std::int64_t step, double loss) {
+                                              setup.progress(fmt::format("sft: step {}/{}, loss {:.3f}", step, steps, loss));
+                                            }},
+                                       generator);
+    torch::save(policy, (dir / "policy.pt").string());
+    return json{{"initial_loss", report.initial_loss}, {"final_loss", report.final_loss}};
+  });
+  Policy sft(setup.shape);
+  torch::load(sft, (record.dir / "policy.pt").string(), setup.runtime.device);
+  sft->eval();
+  return sft;
+}
+
+// Stage preferences: pairs of SFT samples at the evaluation temperature, labelled by the
+// annotator from their gold attributes.
+PreferenceData preferences_stage(const TrialSetup& setup, const StageKey& key, Policy& sft, const Annotator& annotator,
+                                 StageRecord& record) {
+  record = cached_stage(setup, kPreferencesStage, key, [&](const fs::path& dir, const StageSettings& settings) {
+    const std::int64_t count = settings.get<std::int64_t>("preferences", "pairs") +
+                               settings.get<std::int64_t>("preferences", "held_out");
+    const double temperature = settings.get<double>("eval", "temperature");
+    setup.log(fmt::format("preferences: sampling and labelling {} pairs", count));
+    at::Generator generator = seeded(setup.stream(2));
+    const Task& task = setup.task;
+    const std::int64_t length = task.max_response_length();
+    const torch::Tensor prompts = task.sample_prompts(count, generator);
+    // Labelled and stored on the CPU, where task and annotator compute.
+    const Sequences a = to_device(sft->sample(prompts, length, {.temperature = temperature}, task.eos_token(), generator), at::kCPU);
+    const Sequences b = to_device(sft->sample(prompts, length, {.temperature = temperature}, task.eos_token(), generator), at::kCPU);
+    const PairsToLabel to_label{task.score_attributes(a), task.score_attributes(b), a.lengths, b.lengths,
+                                torch::arange(count, torch::kLong), task.gold_weights()};
+    const Labels labels = annotator.label(to_label, generator);
+    save_preferences({a, b, labels}, dir / "pairs.pt");
+    const torch::Tensor gold = [&] {
+      const FullPrecision full_precision;
+      return to_label.gold_a().gt(to_label.gold_b());
+    }();
+    const torch::Tensor agree = labels.votes.eq(labels.votes.select(1, 0).unsqueeze(1)).all(1);
+    const auto mean = [](const torch::Tensor& t) { return t.to(torch::kDouble).mean().item<double>(); };
+    return json{{"names", labels.names},
+                {"kept", mean(labels.keep)},
+                {"label_agreement_with_gold", mean(labels.prefers_a.eq(gold).masked_select(labels.keep))},
+                {"vote_agreement_with_gold", mean(labels.votes.eq(gold.unsqueeze(1)))},
+                {"annotators_agree", mean(agree)}};
+  });
+  return load_preferences(record.dir / "pairs.pt").to(setup.runtime.device);
+}
+
+// Stage reward_models: the ensemble's members, each from its own seed (and, with bootstrap, its
+// own resample of the training pairs).
+std::vector<std::unique_ptr<RewardModel>> reward_models_stage(const TrialSetup& setup, const StageKey& key, Policy& sft,
+                                                              const PreferenceData& train, StageRecord& record) {
+  std::int64_t members = 0;
+  record = cached_stage(setup, kRewardModelsStage, key, [&](const fs::path& dir, const StageSettings& settings) {
+    const std::int64_t count = settings.get<std::int64_t>("reward_models", "members");
+    for (std::int64_t m = 0; m < count; ++m) {
+      setup.log(fmt::format("reward_models: training member {} of {}", m + 1, count));
+      const std::uint64_t stream = setup.stream(100 + static_cast<std::uint64_t>(m));
+      at::Generator generator = seeded(stream);
+      torch::manual_seed(stream);
+      const std::int64_t pairs = train.size();
+      const PreferenceData data = settings.get<bool>("reward_models", "bootstrap")
+                                      ? train.select(torch::randint(pairs, {pairs}, generator, torch::kLong))
+                                      : train;
+      auto model = create_plugin<RewardModel>(setup.registry, setup.config);
+      model->fit(sft, data, generator);
+      const fs::path member_dir = dir / ("member" + std::to_string(m));
+      fs::create_directories(member_dir);
+      model->save(member_dir.string());
+    }
+    return json{{"members", count}};
+  });
+  members = record.report.at("members").get<std::int64_t>();
+  std::vector<std::unique_ptr<RewardModel>> models;
+  for (std::int64_t m = 0; m < members; ++m) {
+    models.push_back(create_plugin<RewardModel>(setup.registry, setup.config));
+    models.back()->load(sft, (record.dir / ("member" + std::to_string(m))).string());
+  }
+  return models;
+}
+
+// Each member's accuracy on the held-out pairs, against gold and against the labels.
+json held_out_accuracy(const std::vector<std::unique_ptr<RewardModel>>& models, const Task& task,
+                       const PreferenceData& test) {
+  const torch::Tensor gold = task.gold_reward(test.a).gt(task.gold_reward(test.b));
+  json accuracies = json::array();
+  for (const auto& model : models)
+    accuracies.push_back({{"gold", preference_accuracy(*model, test, gold)},
+                          {"labels", preference_accuracy(*model, test, test.labels.prefers_a)},
+                          {"annotator_reliability", model->annotator_reliability()}});
+  return accuracies;
+}
+
+}  // namespace
+
 TrialResult run_trial(const config::Node& config, const Registry& registry, const TrialOptions& options) {
   const auto log = [&](const std::string& line) {
     if (options.log) options.log(line);
   };
-  const config::Node* seed_node = config.child("seed");
-  const std::int64_t seed = seed_node && std::holds_alternative<std::int64_t>(seed_node->value)
-                                ? std::get<std::int64_t>(seed_node->value)
-                                : 0;
+  const std::int64_t seed = trial_seed(config);
   const Params policy_params = pipeline_section(config, "policy");
-  const Params sft_params = pipeline_section(config, "sft");
   const Params preference_params = pipeline_section(config, "preferences");
-  const Params rm_params = pipeline_section(config, "reward_models");
   const Params train_params = pipeline_section(config, "train");
   const Params eval_params = pipeline_section(config, "eval");
   const Runtime runtime = trial_runtime(config);
@@ -165,139 +253,40 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
   const auto ensemble = create_plugin<Ensemble>(registry, config);
   const auto algorithm = create_plugin<Algorithm>(registry, config);
   const std::int64_t response_length = task->max_response_length();
-  const PolicyOptions shape{.vocab = task->vocab_size(),
-                            .context = task->prompt_length() + response_length,
-                            .width = policy_params.get<std::int64_t>("width"),
-                            .depth = policy_params.get<std::int64_t>("depth"),
-                            .heads = policy_params.get<std::int64_t>("heads")};
-  const StageCache cache(options.cache_dir);
-  json stages;
+  const TrialSetup setup{.config = config,
+                         .registry = registry,
+                         .options = options,
+                         .seed = seed,
+                         .runtime = runtime,
+                         .task = *task,
+                         .shape = {.vocab = task->vocab_size(),
+                                   .context = task->prompt_length() + response_length,
+                                   .width = policy_params.get<std::int64_t>("width"),
+                                   .depth = policy_params.get<std::int64_t>("depth"),
+                                   .heads = policy_params.get<std::int64_t>("heads")},
+                         .cache = StageCache(options.cache_dir)};
+  const TrialStageKeys keys = trial_stage_keys(config, registry, seed, runtime);
 
-  // Stage sft: the base policy.
-  // Stages computed on another device type or in another precision give other numbers.
-  const std::string seed_and_runtime = std::to_string(seed) + "\x1f" + runtime.device_type() + "\x1f" +
-                                       runtime.dtype_name() + (runtime.uses_tf32() ? "\x1ftf32" : "");
-  const std::string sft_key = key_of({"sft", config::format_inline(section(config, "task")),
-                                      config::format_inline(section(config, "policy")),
-                                      config::format_inline(section(config, "sft")), seed_and_runtime});
-  bool reused = false;
-  const fs::path sft_dir = cache.get("sft", sft_key, [&](const fs::path& dir) {
-    log("sft: training the base policy");
-    torch::manual_seed(static_cast<std::uint64_t>(seed));
-    Policy policy(shape);  // initialized on the CPU: the same weights on every device
-    policy->to(device);
-    at::Generator generator = seeded(static_cast<std::uint64_t>(seed) * 1000 + 1);
-    const SftReport report = train_sft(policy, *task,
-                                       {.corpus_size = sft_params.get<std::int64_t>("corpus_size"),
-                                        .steps = sft_params.get<std::int64_t>("steps"),
-                                        .batch_size = sft_params.get<std::int64_t>("batch_size"),
-                                        .learning_rate = sft_params.get<double>("learning_rate"),
-                                        .progress =
-                                            [&](std::int64_t step, double loss) {
-                                              if (options.progress)
-                                                options.progress(fmt::format("sft: step {}/{}, loss {:.3f}", step,
-                                                                             sft_params.get<std::int64_t>("steps"), loss));
-                                            }},
-                                       generator);
-    torch::save(policy, (dir / "policy.pt").string());
-    write_json(dir / "report.json", {{"initial_loss", report.initial_loss}, {"final_loss", report.final_loss}});
-  }, reused);
-  log(fmt::format("sft: {} ({})", reused ? "reused" : "computed", sft_dir.string()));
-  stages["sft"] = {{"key", sft_key}, {"reused", reused}, {"report", read_json(sft_dir / "report.json")}};
-  Policy sft(shape);
-  torch::load(sft, (sft_dir / "policy.pt").string(), device);
-  sft->eval();
-
-  // Stage preferences: pairs of SFT samples, scored by gold, labelled by the annotator.
+  StageRecord sft_record, preference_record, reward_model_record;
+  Policy sft = sft_stage(setup, keys.sft, sft_record);
+  const PreferenceData all = preferences_stage(setup, keys.preferences, sft, *annotator, preference_record);
   const std::int64_t pairs = preference_params.get<std::int64_t>("pairs");
-  const std::int64_t held_out = preference_params.get<std::int64_t>("held_out");
-  const std::string preference_key = key_of({"preferences", sft_key, config::format_inline(section(config, "annotator")),
-                                             config::format_inline(section(config, "preferences")), seed_and_runtime});
-  const fs::path preference_dir = cache.get("preferences", preference_key, [&](const fs::path& dir) {
-    log(fmt::format("preferences: sampling and labelling {} pairs", pairs + held_out));
-    at::Generator generator = seeded(static_cast<std::uint64_t>(seed) * 1000 + 2);
-    const torch::Tensor prompts = task->sample_prompts(pairs + held_out, generator);
-    // Labelled and stored on the CPU, where task and annotator compute.
-    const Sequences a = to_device(
-        sft->sample(prompts, response_length, {.temperature = temperature}, task->eos_token(), generator), at::kCPU);
-    const Sequences b = to_device(
-        sft->sample(prompts, response_length, {.temperature = temperature}, task->eos_token(), generator), at::kCPU);
-    const PairsToLabel to_label{task->score_attributes(a), task->score_attributes(b), a.lengths, b.lengths,
-                                torch::arange(pairs + held_out, torch::kLong), task->gold_weights()};
-    const Labels labels = annotator->label(to_label, generator);
-    torch::save(std::vector<torch::Tensor>{prompts, a.responses, a.lengths, b.responses, b.lengths, labels.votes,
-                                           labels.annotators, labels.prefers_a, labels.keep},
-                (dir / "pairs.pt").string());
-    const torch::Tensor gold = [&] {
-      const FullPrecision full_precision;
-      return to_label.gold_a().gt(to_label.gold_b());
-    }();
-    const torch::Tensor agree = labels.votes.eq(labels.votes.select(1, 0).unsqueeze(1)).all(1);
-    write_json(dir / "report.json",
-               {{"names", labels.names},
-                {"kept", labels.keep.to(torch::kDouble).mean().item<double>()},
-                {"label_agreement_with_gold",
-                 labels.prefers_a.eq(gold).masked_select(labels.keep).to(torch::kDouble).mean().item<double>()},
-                {"vote_agreement_with_gold", labels.votes.eq(gold.unsqueeze(1)).to(torch::kDouble).mean().item<double>()},
-                {"annotators_agree", agree.to(torch::kDouble).mean().item<double>()}});
-  }, reused);
-  log(fmt::format("preferences: {} ({})", reused ? "reused" : "computed", preference_dir.string()));
-  const json preference_report = read_json(preference_dir / "report.json");
-  stages["preferences"] = {{"key", preference_key}, {"reused", reused}, {"report", preference_report}};
-  std::vector<torch::Tensor> stored;
-  torch::load(stored, (preference_dir / "pairs.pt").string());
-  const PreferenceData all = PreferenceData{{stored[0], stored[1], stored[2]},
-                                            {stored[0], stored[3], stored[4]},
-                                            {stored[5], stored[6], stored[7], stored[8], preference_report["names"]}}
-                                 .to(device);
   const PreferenceData train = all.select(torch::arange(pairs, torch::kLong));
-  const PreferenceData test = all.select(torch::arange(pairs, pairs + held_out, torch::kLong));
-
-  // Stage reward_models: the ensemble's members.
-  const std::int64_t members = rm_params.get<std::int64_t>("members");
-  const std::string rm_key = key_of({"reward_models", preference_key, config::format_inline(section(config, "reward_model")),
-                                     config::format_inline(section(config, "reward_models")), seed_and_runtime});
-  const fs::path rm_dir = cache.get("reward_models", rm_key, [&](const fs::path& dir) {
-    for (std::int64_t m = 0; m < members; ++m) {
-      log(fmt::format("reward_models: training member {} of {}", m + 1, members));
-      at::Generator generator = seeded(static_cast<std::uint64_t>(seed) * 1000 + 100 + static_cast<std::uint64_t>(m));
-      torch::manual_seed(static_cast<std::uint64_t>(seed) * 1000 + 100 + static_cast<std::uint64_t>(m));
-      const PreferenceData data =
-          rm_params.get<bool>("bootstrap") ? train.select(torch::randint(pairs, {pairs}, generator, torch::kLong)) : train;
-      auto model = create_plugin<RewardModel>(registry, config);
-      model->fit(sft, data, generator);
-      const fs::path member_dir = dir / ("member" + std::to_string(m));
-      fs::create_directories(member_dir);
-      model->save(member_dir.string());
-    }
-  }, reused);
-  log(fmt::format("reward_models: {} ({})", reused ? "reused" : "computed", rm_dir.string()));
-  std::vector<std::unique_ptr<RewardModel>> models;
-  const torch::Tensor gold_test = task->gold_reward(test.a).gt(task->gold_reward(test.b));
-  json accuracies = json::array();
-  for (std::int64_t m = 0; m < members; ++m) {
-    models.push_back(create_plugin<RewardModel>(registry, config));
-    models.back()->load(sft, (rm_dir / ("member" + std::to_string(m))).string());
-    accuracies.push_back({{"gold", preference_accuracy(*models.back(), test, gold_test)},
-                          {"labels", preference_accuracy(*models.back(), test, test.labels.prefers_a)},
-                          {"annotator_reliability", models.back()->annotator_reliability()}});
-  }
-  stages["reward_models"] = {{"key", rm_key}, {"reused", reused}, {"held_out_accuracy", accuracies}};
+  const PreferenceData test = all.select(torch::arange(pairs, all.size(), torch::kLong));
+  auto models = reward_models_stage(setup, keys.reward_models, sft, train, reward_model_record);
+  json stages = {{"sft", sft_record.summary()}, {"preferences", preference_record.summary()}};
+  stages["reward_models"] = {{"key", reward_model_record.key},
+                             {"reused", reward_model_record.reused},
+                             {"held_out_accuracy", held_out_accuracy(models, *task, test)}};
 
   // Evaluation prompts and the reference policy's answers to them (for normalization, win rate).
-  at::Generator eval_generator = seeded(static_cast<std::uint64_t>(seed) * 1000 + 3);
+  at::Generator eval_generator = seeded(setup.stream(3));
   const torch::Tensor eval_prompts =
       task->sample_prompts(eval_params.get<std::int64_t>("prompts"), eval_generator).to(device);
-  const Sequences reference_answers =
+  Sequences reference_answers =
       sft->sample(eval_prompts, response_length, {.temperature = temperature}, task->eos_token(), eval_generator);
-  for (const auto& model : models) model->normalize(reference_answers);
-  const auto member_scores = [&](const Sequences& s) {
-    std::vector<torch::Tensor> scores;
-    for (const auto& model : models) scores.push_back(model->score(s));
-    return torch::stack(scores);
-  };
-  const torch::Tensor reference_gold = task->gold_reward(reference_answers);
-  const std::vector<std::string> attribute_names = task->attribute_names();
+  Policy policy = copy_policy(sft);
+  Evaluator evaluator(*task, std::move(models), *ensemble, policy, sft, std::move(reference_answers), temperature);
 
   TrialResult result;
   std::ofstream metrics(options.run_dir / "metrics.jsonl");
@@ -311,62 +300,34 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
         metrics << std::flush;
       },
       log);
-  Policy policy = copy_policy(sft);
-  at::Generator training_generator = seeded(static_cast<std::uint64_t>(seed) * 1000 + 4);
-  torch::manual_seed(static_cast<std::uint64_t>(seed) * 1000 + 4);  // initializations inside the algorithm
+  at::Generator training_generator = seeded(setup.stream(4));
+  torch::manual_seed(setup.stream(4));  // initializations inside the algorithm
   AlgorithmContext context{
-      policy,
-      sft,
-      *task,
-      train,
-      [&](const Sequences& s) { return ensemble->combine(member_scores(s)); },
-      eval_prompts,
-      response_length,
-      temperature,
-      {.steps = train_params.get<std::int64_t>("steps"),
-       .samples = train_params.get<std::int64_t>("samples"),
-       .eval_every = train_params.get<std::int64_t>("eval_every")},
-      training_generator,
-      eval_generator,
-      [&](const EvaluationPoint& point) {
-        torch::NoGradGuard no_grad;
-        const torch::Tensor attributes = task->score_attributes(point.responses);
-        const torch::Tensor gold = task->gold_reward(point.responses);
-        const torch::Tensor scores = member_scores(point.responses);
-        json row = {{"step", point.step}, {"label", point.label}};
-        row["gold"] = gold.mean().item<double>();
-        row["gold_se"] = gold.std().item<double>() / std::sqrt(static_cast<double>(gold.size(0)));  // standard error
-        for (std::size_t i = 0; i < attribute_names.size(); ++i)
-          row["gold_" + attribute_names[i]] = attributes.select(1, static_cast<std::int64_t>(i)).mean().item<double>();
-        row["proxy"] = ensemble->combine(scores).mean().item<double>();
-        row["proxy_members"] = std::vector<double>();
-        for (std::int64_t m = 0; m < scores.size(0); ++m) row["proxy_members"].push_back(scores[m].mean().item<double>());
-        row["disagreement"] = scores.size(0) > 1 ? scores.std(0, /*unbiased=*/false).mean().item<double>() : 0.0;
-        if (point.kl) {
-          row["kl"] = *point.kl;
-          row["entropy"] = nullptr;  // best-of-n and other non-sampling policies have no log-probs
-        } else {
-          const torch::Tensor policy_lp = policy->response_log_probs(point.responses, temperature).sum(1);
-          const torch::Tensor reference_lp = sft->response_log_probs(point.responses, temperature).sum(1);
-          row["kl"] = (policy_lp - reference_lp).mean().item<double>();
-          row["entropy"] = -policy_lp.mean().item<double>();
-        }
-        row["sqrt_kl"] = std::sqrt(std::max(0.0, row["kl"].get<double>()));
-        const torch::Tensor wins = gold.gt(reference_gold).to(torch::kDouble) + 0.5 * gold.eq(reference_gold).to(torch::kDouble);
-        row["win_rate"] = wins.mean().item<double>();
-        row["mean_length"] = point.responses.lengths.to(torch::kDouble).mean().item<double>();
-        for (const auto& [name, value] : point.diagnostics) row["algorithm"][name] = value;
-        metrics << row.dump() << "\n" << std::flush;
-        if (options.evaluated) options.evaluated(row);
-        log(fmt::format("eval {}: gold {:.3f}, proxy {:.3f}, KL {:.3f}, win rate {:.3f}", point.label,
-                        row["gold"].get<double>(), row["proxy"].get<double>(), row["kl"].get<double>(),
-                        row["win_rate"].get<double>()));
-        result.rows.push_back(std::move(row));
-      },
-      [&](const std::string& status) {
-        if (options.progress) options.progress(status);
-      },
-      options.checkpoints ? &checkpoints : nullptr};
+      .policy = policy,
+      .reference = sft,
+      .task = *task,
+      .preferences = train,
+      .proxy_reward = [&](const Sequences& s) { return evaluator.proxy_reward(s); },
+      .evaluation_prompts = eval_prompts,
+      .response_length = response_length,
+      .temperature = temperature,
+      .budget = {.steps = train_params.get<std::int64_t>("steps"),
+                 .samples = train_params.get<std::int64_t>("samples"),
+                 .eval_every = train_params.get<std::int64_t>("eval_every")},
+      .generator = training_generator,
+      .evaluation_generator = eval_generator,
+      .evaluate =
+          [&](const EvaluationPoint& point) {
+            json row = evaluator.row(point);
+            metrics << row.dump() << "\n" << std::flush;
+            if (options.evaluated) options.evaluated(row);
+            log(fmt::format("eval {}: gold {:.3f}, proxy {:.3f}, KL {:.3f}, win rate {:.3f}", point.label,
+                            row["gold"].get<double>(), row["proxy"].get<double>(), row["kl"].get<double>(),
+                            row["win_rate"].get<double>()));
+            result.rows.push_back(std::move(row));
+          },
+      .progress = [&](const std::string& status) { setup.progress(status); },
+      .checkpoints = options.checkpoints ? &checkpoints : nullptr};
   log(fmt::format("algorithm: {}", algorithm->display_name()));
   algorithm->run(context);
   if (result.rows.empty()) throw std::runtime_error(fmt::format("{} produced no evaluation", algorithm->display_name()));
@@ -377,7 +338,7 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
   result.summary = {{"algorithm", algorithm->info()->name},
                     {"final", result.rows.back()},
                     {"best_gold", *best},
-                    {"reference_gold", reference_gold.mean().item<double>()},
+                    {"reference_gold", evaluator.reference_gold()},
                     {"stages", stages},
                     {"threads", {{"blas", threads.blas}, {"intra_op", threads.intra_op}, {"blas_library", blas}}},
                     {"runtime", {{"device", device.str()}, {"dtype", runtime.dtype_name()}}},

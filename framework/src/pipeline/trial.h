@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/node.h"
+#include "pipeline/sections.h"
 #include "registry.h"
 #include "runtime.h"
 
@@ -33,14 +34,6 @@ struct TrialResult {
   std::vector<nlohmann::json> rows;  // as in metrics.jsonl
   nlohmann::json summary;            // as in summary.json
 };
-
-// The schemas of the pipeline's own sections ([policy], [sft], [preferences], [reward_models],
-// [train], [eval], [runtime]), checked like plugin parameters.
-PREFOPT_API const std::vector<std::pair<std::string, std::vector<ParamSpec>>>& pipeline_sections();
-
-// The values of pipeline section `name` ([policy], [train], [tracking], ...), checked against
-// its schema, defaults filled in.
-PREFOPT_API Params pipeline_section(const config::Node& config, const std::string& name);
 
 // The trial's [runtime] device and dtype, resolved against the CUDA devices this process sees:
 // ConfigError (with the setting's origin) when it names a device that is not there.

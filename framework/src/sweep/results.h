@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "prefopt/version.h"
+#include "prefopt/export.h"
 
 namespace prefopt::sweep {
 

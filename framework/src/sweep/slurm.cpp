@@ -63,8 +63,8 @@ Params slurm_options(const config::Node* table) {
     for (const config::ValidationProblem& p : problems) message += fmt::format("\n  {}: {}: {}", p.origin, p.key, p.message);
     throw ConfigError(message);
   }
-  PluginInfo info{.name = "slurm", .version = "-", .description = "", .params = slurm_params()};
-  auto checked = check_params(info, table != nullptr ? config::section_params(*table) : ParamMap{});
+  auto checked = check_values(slurm_params(), table != nullptr ? config::section_params(*table) : ParamMap{},
+                              "[launcher.slurm]");
   return std::get<Params>(std::move(checked));
 }
 

@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "prefopt/version.h"
+#include "prefopt/export.h"
 
 namespace prefopt::tracking {
 

@@ -1,0 +1,76 @@
+#include "pipeline/sections.h"
+
+#include <fmt/format.h>
+
+#include "config/validate.h"
+#include "prefopt/error.h"
+#include "registry.h"
+
+namespace prefopt {
+
+const std::vector<std::pair<std::string, std::vector<ParamSpec>>>& pipeline_sections() {
+  static const std::vector<std::pair<std::string, std::vector<ParamSpec>>> sections = {
+      {"policy",
+       {ParamSpec::integer("width", 64, "transformer width").min(1),
+        ParamSpec::integer("depth", 2, "transformer blocks").min(1),
+        ParamSpec::integer("heads", 4, "attention heads; must divide width").min(1)}},
+      {"sft",
+       {ParamSpec::integer("corpus_size", 4096, "sequences sampled from the task's true language").min(1),
+        ParamSpec::integer("steps", 300, "training steps").min(0),
+        ParamSpec::integer("batch_size", 64, "sequences per step").min(1),
+        ParamSpec::real("learning_rate", 3e-3, "AdamW learning rate").min(0.0)}},
+      {"preferences",
+       {ParamSpec::integer("pairs", 2000, "labelled pairs for reward-model training").min(1),
+        ParamSpec::integer("held_out", 500, "further pairs to measure reward-model accuracy").min(1)}},
+      {"reward_models",
+       {ParamSpec::integer("members", 3, "reward models in the ensemble (different seeds)").min(1).max(64),
+        ParamSpec::boolean("bootstrap", false, "train each member on a bootstrap resample of the pairs")}},
+      {"train",
+       {ParamSpec::integer("steps", 200, "updates at most: a batch of pairs, or one rollout, each").min(0),
+        ParamSpec::integer("samples", 0, "responses sampled, or pairs read, at most; 0: no limit").min(0),
+        ParamSpec::integer("eval_every", 50, "evaluate every this many steps, and after the last").min(1),
+        ParamSpec::integer("checkpoint_every", 0, "save a checkpoint every this many steps; 0: at every evaluation")
+            .min(0)}},
+      {"eval",
+       {ParamSpec::integer("prompts", 256, "held-out prompts per evaluation").min(1),
+        ParamSpec::real("temperature", 1.0, "sampling temperature of every policy").min(1e-6)}},
+      {"runtime",
+       {ParamSpec::integer("threads", 0,
+                           "OpenBLAS threads of the trial (libtorch's intra-op pool gets one); 0: the trial's share of "
+                           "the cores")
+            .min(0),
+        ParamSpec::string("device", "auto", "where the models compute: auto (CUDA when there is one), cpu, cuda, cuda:N"),
+        ParamSpec::string("dtype", "float32", "float32, or bfloat16: autocast with fp32 weights and optimizer state")
+            .one_of({"float32", "bfloat16"}),
+        ParamSpec::boolean("tf32", true, "on CUDA, fp32 matrix products in TF32 (10-bit mantissa inputs)")}},
+      {"tracking",
+       {ParamSpec::boolean("tensorboard", false, "write TensorBoard event files into the run folder's tensorboard/"),
+        ParamSpec::string("mlflow_uri", "", "log the trial as a run on this MLflow tracking server (http://host:port)"),
+        ParamSpec::string("experiment", "", "the MLflow experiment; \"\": the sweep's name, else the experiment's")}},
+  };
+  return sections;
+}
+
+Params pipeline_section(const config::Node& config, const std::string& name) {
+  for (const auto& [section_name, specs] : pipeline_sections()) {
+    if (section_name != name) continue;
+    const config::Node* section = config.child(name);
+    const ParamMap given = section != nullptr && section->is_table() ? config::section_params(*section) : ParamMap{};
+    auto checked = check_values(specs, given, "[" + name + "]");
+    if (auto* params = std::get_if<Params>(&checked)) return std::move(*params);
+    const ParamProblem& problem = std::get<std::vector<ParamProblem>>(checked).front();
+    throw ConfigError(fmt::format("[{}] {}: {}", name, problem.key, problem.message));
+  }
+  throw std::logic_error("no pipeline section " + name);
+}
+
+std::int64_t trial_seed(const config::Node& config) {
+  const config::Node* seed = config.child("seed");
+  if (seed == nullptr) return 0;
+  const auto* value = std::get_if<std::int64_t>(&seed->value);
+  if (value == nullptr || *value < 0)
+    throw ConfigError(fmt::format("{}: seed must be an integer >= 0 (the trial's random seed)", seed->origin));
+  return *value;
+}
+
+}  // namespace prefopt

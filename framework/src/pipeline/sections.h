@@ -1,0 +1,23 @@
+// The pipeline's own sections ([policy], [sft], [preferences], [reward_models], [train], [eval],
+// [runtime], [tracking]) and the trial's seed: schemas checked like plugin parameters.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "config/node.h"
+#include "prefopt/params.h"
+
+namespace prefopt {
+
+PREFOPT_API const std::vector<std::pair<std::string, std::vector<ParamSpec>>>& pipeline_sections();
+
+// The values of pipeline section `name`, checked against its schema, defaults filled in.
+PREFOPT_API Params pipeline_section(const config::Node& config, const std::string& name);
+
+// The trial's seed: `seed`, 0 when absent; ConfigError when it is not an integer >= 0.
+PREFOPT_API std::int64_t trial_seed(const config::Node& config);
+
+}  // namespace prefopt
