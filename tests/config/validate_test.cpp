@@ -42,10 +42,10 @@ TEST_CASE("plugin sections are checked against the plugins' schemas, all problem
 TEST_CASE("every top-level key is checked: unknown tables, the seed, [plugins] and [prefopt]", "[config][validate]") {
   const Registry registry = test::load_registry();
   const SectionSchemas sections = {{"train", {ParamSpec::integer("steps", 1, "steps")}}};
-  CHECK(validate_top_level(parse_toml("seed = 3\n[train]\nsteps = 2\n[plugins]\npaths = []\n", "ok.toml"), sections).empty());
+  CHECK(validate_top_level(parse_toml("seed = 3\n[task]\n[train]\nsteps = 2\n[plugins]\npaths = []\n", "ok.toml"), sections).empty());
 
   const Node bad = parse_toml(
-      "seed = 1.5\n[trian]\nsteps = 2\n[plugins]\npath = []\n[prefopt]\nsweeps = {}\n", "bad.toml");
+      "seed = 1.5\n[trian]\nsteps = 2\n[plugins]\npath = []\n[prefopt]\nsweeps = {}\n[task]\n", "bad.toml");
   const auto problems = validate_top_level(bad, sections);
   REQUIRE(problems.size() == 4);
   CHECK(problems[0].key == "seed");
@@ -58,8 +58,10 @@ TEST_CASE("every top-level key is checked: unknown tables, the seed, [plugins] a
   CHECK_THAT(problems[2].message, Contains("(did you mean 'paths'?)"));
   CHECK(problems[3].key == "prefopt.sweeps");
   CHECK_THAT(problems[3].message, Contains("(did you mean 'sweep'?)"));
-  CHECK(validate_top_level(parse_toml("seed = -1\n", "neg.toml"), sections).size() == 1);
-  CHECK(validate_top_level(parse_toml("seed = \"0\"\n", "str.toml"), sections).size() == 1);
+  CHECK(validate_top_level(parse_toml("seed = -1\n[task]\n", "neg.toml"), sections).size() == 1);
+  CHECK(validate_top_level(parse_toml("seed = \"0\"\n[algorithm]\n", "str.toml"), sections).size() == 1);
+  // Naming no task and no algorithm, it is a plain composed TOML, not an experiment.
+  CHECK(validate_top_level(parse_toml("seed = \"0\"\n[method]\nbeta = 1\n", "plain.toml"), sections).empty());
 
   // check_experiment reports them with the plugin and section problems, one error.
   CHECK_THROWS_WITH(check_experiment(bad, registry, sections),

@@ -5,6 +5,7 @@
 
 #include "config/compose.h"
 #include "config/interpolate.h"
+#include "pipeline/sections.h"
 #include "pipeline/stages.h"
 #include "support.h"
 
@@ -49,7 +50,7 @@ TEST_CASE("changing a stage's input invalidates exactly that stage and the stage
       {"sft.steps=10", "sft preferences reward_models"},
       {"seed=3", "sft preferences reward_models"},
       {"annotator.rate=0.1", "preferences reward_models"},
-      {"annotator=oracle", "preferences reward_models"},
+      {"annotator.rate=0.25", "none"},  // the value it has
       {"preferences.pairs=100", "preferences reward_models"},
       {"eval.temperature=0.7", "preferences reward_models"},  // the pairs are sampled at it
       {"+reward_model.epochs=3", "reward_models"},

@@ -99,6 +99,9 @@ std::vector<ValidationProblem> validate_top_level(const Node& config, const Sect
   std::vector<std::string> known = {"seed", "plugins", "prefopt"};
   for (PluginKind kind : kAllPluginKinds) known.emplace_back(to_string(kind));
   for (const auto& [name, specs] : sections) known.push_back(name);
+  // Only a config that names a task or an algorithm (as every runnable experiment must) is an
+  // experiment; `prefopt config` composes any TOML, like Hydra, and those keys are their own.
+  if (config.child("task") == nullptr && config.child("algorithm") == nullptr) return {};
   std::vector<ValidationProblem> problems;
   for (const auto& [key, value] : config.table()) {
     if (key == "seed") {

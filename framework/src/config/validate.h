@@ -33,7 +33,8 @@ using SectionSchemas = std::vector<std::pair<std::string, std::vector<ParamSpec>
 PREFOPT_API std::vector<ValidationProblem> validate_sections(const Node& config, const SectionSchemas& sections);
 
 // The experiment's top-level keys: `seed` (an integer >= 0), the plugin sections, `sections`,
-// [plugins] (paths) and [prefopt] (searchpath, sweep); anything else is unknown.
+// [plugins] (paths) and [prefopt] (searchpath, sweep); anything else is unknown. A config that
+// names no task and no algorithm is not an experiment and is not checked.
 PREFOPT_API std::vector<ValidationProblem> validate_top_level(const Node& config, const SectionSchemas& sections);
 
 // Every key of the experiment: validate_top_level, validate_plugins, validate_sections. Throws

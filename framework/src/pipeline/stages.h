@@ -33,12 +33,12 @@ struct StageInputs {
   const StageInputs* upstream;        // the stage whose output this one reads, or null
 };
 
-extern const StageInputs kSftStage;
-extern const StageInputs kPreferencesStage;
-extern const StageInputs kRewardModelsStage;
+PREFOPT_API extern const StageInputs kSftStage;
+PREFOPT_API extern const StageInputs kPreferencesStage;
+PREFOPT_API extern const StageInputs kRewardModelsStage;
 
 // A stage's declared settings, resolved against their schemas.
-class StageSettings {
+class PREFOPT_API StageSettings {
  public:
   StageSettings(const StageInputs& stage, const config::Node& config, const Registry& registry);
 
