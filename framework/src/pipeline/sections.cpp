@@ -64,6 +64,15 @@ Params pipeline_section(const config::Node& config, const std::string& name) {
   throw std::logic_error("no pipeline section " + name);
 }
 
+const config::Node& plugin_section(const config::Node& config, PluginKind kind) {
+  const config::Node* section = config.child(to_string(kind));
+  const config::Node* name = section != nullptr && section->is_table() ? section->child("plugin") : nullptr;
+  if (name == nullptr || !name->is_string())
+    throw ConfigError(fmt::format("the experiment names no {} plugin: add [{}] plugin = \"...\"", to_string(kind),
+                                  to_string(kind)));
+  return *section;
+}
+
 std::int64_t trial_seed(const config::Node& config) {
   const config::Node* seed = config.child("seed");
   if (seed == nullptr) return 0;

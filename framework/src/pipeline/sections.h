@@ -9,6 +9,7 @@
 
 #include "config/node.h"
 #include "prefopt/params.h"
+#include "prefopt/plugin.h"
 
 namespace prefopt {
 
@@ -16,6 +17,11 @@ PREFOPT_API const std::vector<std::pair<std::string, std::vector<ParamSpec>>>& p
 
 // The values of pipeline section `name`, checked against its schema, defaults filled in.
 PREFOPT_API Params pipeline_section(const config::Node& config, const std::string& name);
+
+// The experiment's [kind] section; ConfigError when it is missing or names no plugin.
+PREFOPT_API const config::Node& plugin_section(const config::Node& config, PluginKind kind);
+// The plugin it names.
+inline const std::string& plugin_name(const config::Node& section) { return std::get<std::string>(section.child("plugin")->value); }
 
 // The trial's seed: `seed`, 0 when absent; ConfigError when it is not an integer >= 0.
 PREFOPT_API std::int64_t trial_seed(const config::Node& config);

@@ -44,18 +44,8 @@ const std::string& libprefopt_hash() {
   return hash;
 }
 
-const config::Node* plugin_section(const config::Node& config, PluginKind kind) {
-  const config::Node* section = config.child(to_string(kind));
-  return section != nullptr && section->is_table() ? section : nullptr;
-}
-
 const PluginInfo& plugin_of(const config::Node& config, const Registry& registry, PluginKind kind) {
-  const config::Node* section = plugin_section(config, kind);
-  const config::Node* name = section != nullptr ? section->child("plugin") : nullptr;
-  if (name == nullptr || !name->is_string())
-    throw ConfigError(fmt::format("the experiment names no {} plugin: add [{}] plugin = \"...\"", to_string(kind),
-                                  to_string(kind)));
-  return registry.find(kind, std::get<std::string>(name->value));
+  return registry.find(kind, plugin_name(plugin_section(config, kind)));
 }
 
 std::map<std::string, ParamValue> as_map(const Params& params, const std::vector<ParamSpec>& schema) {
@@ -84,8 +74,7 @@ StageSettings::StageSettings(const StageInputs& stage, const config::Node& confi
   }
   for (PluginKind kind : stage.plugins) {
     const PluginInfo& info = plugin_of(config, registry, kind);
-    const config::Node* section = plugin_section(config, kind);
-    auto checked = check_params(info, config::section_params(*section));
+    auto checked = check_params(info, config::section_params(plugin_section(config, kind)));
     if (auto* problems = std::get_if<std::vector<ParamProblem>>(&checked))
       throw ConfigError(fmt::format("[{}] {}: {}", to_string(kind), problems->front().key, problems->front().message));
     values_[to_string(kind)] = as_map(std::get<Params>(checked), info.params);

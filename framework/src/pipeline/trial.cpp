@@ -34,20 +34,10 @@ std::string origin_of(const config::Node& root, const std::string& section, cons
   return value != nullptr ? value->origin : "the default";
 }
 
-const config::Node& section(const config::Node& root, const std::string& name) {
-  static const config::Node empty;
-  const config::Node* found = root.child(name);
-  return found != nullptr ? *found : empty;
-}
-
 template <class I>
-std::unique_ptr<I> create_plugin(const Registry& registry, const config::Node& root) {
-  const config::Node& s = section(root, to_string(I::kKind));
-  const config::Node* plugin = s.child("plugin");
-  if (plugin == nullptr || !plugin->is_string())
-    throw ConfigError(fmt::format("the experiment names no {} plugin: add [{}] plugin = \"...\"", to_string(I::kKind),
-                                  to_string(I::kKind)));
-  return registry.create<I>(std::get<std::string>(plugin->value), config::section_params(s));
+std::unique_ptr<I> create_plugin(const Registry& registry, const config::Node& config) {
+  const config::Node& section = plugin_section(config, I::kKind);
+  return registry.create<I>(plugin_name(section), config::section_params(section));
 }
 
 void write_json(const fs::path& file, const json& value) { write_atomically(file, value.dump(2) + "\n"); }
@@ -185,7 +175,6 @@ PreferenceData preferences_stage(const TrialSetup& setup, const StageKey& key, P
 // own resample of the training pairs).
 std::vector<std::unique_ptr<RewardModel>> reward_models_stage(const TrialSetup& setup, const StageKey& key, Policy& sft,
                                                               const PreferenceData& train, StageRecord& record) {
-  std::int64_t members = 0;
   record = cached_stage(setup, kRewardModelsStage, key, [&](const fs::path& dir, const StageSettings& settings) {
     const std::int64_t count = settings.get<std::int64_t>("reward_models", "members");
     for (std::int64_t m = 0; m < count; ++m) {
@@ -205,7 +194,7 @@ std::vector<std::unique_ptr<RewardModel>> reward_models_stage(const TrialSetup& 
     }
     return json{{"members", count}};
   });
-  members = record.report.at("members").get<std::int64_t>();
+  const auto members = record.report.at("members").get<std::int64_t>();
   std::vector<std::unique_ptr<RewardModel>> models;
   for (std::int64_t m = 0; m < members; ++m) {
     models.push_back(create_plugin<RewardModel>(setup.registry, setup.config));
