@@ -46,4 +46,5 @@ function(prefopt_add_plugin name kind)
     prefopt_reuse_pch(${target})
   endif()
   install(TARGETS ${target} LIBRARY DESTINATION ${PREFOPT_PLUGIN_INSTALL_DIR})
+  set_property(GLOBAL APPEND PROPERTY PREFOPT_PLUGIN_TARGETS ${target})  # every plugin of this build
 endfunction()

@@ -44,11 +44,17 @@ struct ResolvedTrial {
   config::Composition composition;  // interpolations resolved, plugin sections validated
   const Registry* registry;         // the plugins it was validated against (in `registries`)
 };
+using Registries = std::map<std::vector<std::string>, Registry>;  // by the experiment's [plugins] paths
 struct ResolvedTrials {
   config::Composer composer;
-  std::map<std::vector<std::string>, Registry> registries;  // by the experiment's [plugins] paths
+  Registries registries;
   std::vector<ResolvedTrial> trials;
 };
+// The experiment's Composer (--config-dir from `vars`), with the plugins it can see (--plugin-path,
+// PREFOPT_PLUGIN_PATH, its own [plugins] paths, the built-ins; loaded into `registries`) as the
+// built-in options of the plugin groups.
+config::Composer experiment_composer(const std::string& experiment, const boost::program_options::variables_map& vars,
+                                     Registries& registries);
 // Composes, resolves and validates every trial of `experiment` with `overrides`.
 ResolvedTrials compose_trials(const std::string& experiment, const std::vector<std::string>& overrides,
                               bool multirun, const boost::program_options::variables_map& vars);

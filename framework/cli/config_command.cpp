@@ -10,6 +10,7 @@
 #include "config/compose.h"
 #include "config/interpolate.h"
 #include "config/validate.h"
+#include "pipeline/sections.h"
 #include "pipeline/trial.h"
 #include "text.h"
 
@@ -49,12 +50,26 @@ std::vector<std::string> config_plugin_paths(const config::Node& config, const s
 
 }  // namespace
 
-ResolvedTrials compose_trials(const std::string& experiment, const std::vector<std::string>& override_texts,
-                              bool multirun, const po::variables_map& vars) {
+config::Composer experiment_composer(const std::string& experiment, const po::variables_map& vars,
+                                     Registries& registries) {
   std::vector<std::filesystem::path> config_dirs;
   if (vars.count("config-dir"))
     for (const std::string& dir : vars["config-dir"].as<std::vector<std::string>>()) config_dirs.emplace_back(dir);
-  ResolvedTrials out{config::Composer(experiment, config_dirs), {}, {}};
+  // The plugins the experiment file itself can see; a missing file is the Composer's to report.
+  std::error_code error;
+  const auto plugin_paths = std::filesystem::is_regular_file(experiment, error)
+                                ? config_plugin_paths(config::load_toml_file(experiment), experiment)
+                                : std::vector<std::string>{};
+  auto registry = registries.find(plugin_paths);
+  if (registry == registries.end()) registry = registries.emplace(plugin_paths, load_registry(vars, plugin_paths)).first;
+  return config::Composer(experiment, config_dirs, plugin_options(registry->second));
+}
+
+ResolvedTrials compose_trials(const std::string& experiment, const std::vector<std::string>& override_texts,
+                              bool multirun, const po::variables_map& vars) {
+  Registries registries;
+  config::Composer composer = experiment_composer(experiment, vars, registries);
+  ResolvedTrials out{std::move(composer), std::move(registries), {}};
   const std::vector<config::Override> overrides = parse_overrides(override_texts);
   for (config::Trial& trial : out.composer.trials(overrides, multirun)) {
     config::Composition composition = out.composer.compose(trial.overrides);

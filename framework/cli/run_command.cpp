@@ -3,6 +3,7 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <fstream>
@@ -213,10 +214,20 @@ int run(const Args& args) {
     throw;
   }
 
-  fmt::print("{:<12} {:>8} {:>8} {:>8} {:>9}\n", "evaluation", "gold", "proxy", "KL", "win rate");
-  for (const json& row : result.rows)
-    fmt::print("{:<12} {:>8.3f} {:>8.3f} {:>8.3f} {:>9.3f}\n", row["label"].get<std::string>(), row["gold"].get<double>(),
-               row["proxy"].get<double>(), row["kl"].get<double>(), row["win_rate"].get<double>());
+  // KL with its standard error when it is an estimate; an algorithm's bound (best-of-n's
+  // log n - (n-1)/n) beside it, so nobody reads the bound as the KL.
+  const auto bound = [](const json& row) { return row.contains("algorithm") && row["algorithm"].contains("kl_bound"); };
+  const bool bounds = std::any_of(result.rows.begin(), result.rows.end(), bound);
+  fmt::print("{:<12} {:>8} {:>8} {:>15} {:>9}{}\n", "evaluation", "gold", "proxy", "KL", "win rate",
+             bounds ? "  KL bound" : "");
+  for (const json& row : result.rows) {
+    const std::string kl = row["kl_se"].is_number()
+                               ? fmt::format("{:.3f} ± {:.3f}", row["kl"].get<double>(), row["kl_se"].get<double>())
+                               : fmt::format("{:.3f}", row["kl"].get<double>());
+    fmt::print("{:<12} {:>8.3f} {:>8.3f} {:>15} {:>9.3f}{}\n", row["label"].get<std::string>(), row["gold"].get<double>(),
+               row["proxy"].get<double>(), kl, row["win_rate"].get<double>(),
+               bound(row) ? fmt::format("  {:>8.3f}", row["algorithm"]["kl_bound"].get<double>()) : "");
+  }
   fmt::print("reference policy gold {:.3f}; results in {}\n", result.summary["reference_gold"].get<double>(),
              run_dir.string());
   return 0;

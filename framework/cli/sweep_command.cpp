@@ -14,6 +14,7 @@
 #include "commands.h"
 #include "config/interpolate.h"
 #include "files.h"
+#include "pipeline/sections.h"
 #include "pipeline/stage_cache.h"
 #include "sweep/launcher.h"
 #include "sweep/report.h"
@@ -35,10 +36,8 @@ struct PlannedTrial {
 
 // Expands the sweep and composes, resolves and validates every trial before anything runs.
 std::vector<PlannedTrial> plan(const sweep::SweepSpec& spec, const po::variables_map& vars) {
-  std::vector<fs::path> config_dirs;
-  if (vars.count("config-dir"))
-    for (const std::string& dir : vars["config-dir"].as<std::vector<std::string>>()) config_dirs.emplace_back(dir);
-  const config::Composer composer(spec.experiment, config_dirs);
+  Registries registries;
+  const config::Composer composer = experiment_composer(spec.experiment.string(), vars, registries);
   std::vector<PlannedTrial> out;
   for (sweep::TrialSpec& trial : sweep::expand(spec, composer)) {
     try {

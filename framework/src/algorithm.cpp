@@ -130,7 +130,10 @@ void run_training(AlgorithmContext& context, const std::string& name, const Trai
     std::map<std::string, double> diagnostics;
     for (const auto& [key, sum] : sums) diagnostics[key] = sum / static_cast<double>(steps_since_evaluation);
     diagnostics["samples"] = static_cast<double>(samples);
-    context.evaluate({at_step, fmt::format("step {}", at_step), std::move(responses), std::nullopt, diagnostics});
+    context.evaluate({.step = at_step,
+                      .label = fmt::format("step {}", at_step),
+                      .responses = std::move(responses),
+                      .diagnostics = std::move(diagnostics)});
     sums.clear();
     steps_since_evaluation = 0;
   };

@@ -40,10 +40,10 @@ TEST_CASE("prefopt run goes from nothing to evaluated metrics in a fresh run fol
   test::TempDir dir;
   const fs::path first = dir.path() / "first", cache = dir.path() / "cache";
   // A literal "${...}" (escaped on the command line) must stay literal through --rerun.
-  const auto result = run(first, cache, {"+note=$\\{not.a.key\\}", "algorithm.n=[1,4]"});
+  const auto result = run(first, cache, {"+meta.note=$\\{not.a.key\\}", "algorithm.n=[1,4]"});
   INFO(result.err);
   REQUIRE(result.status == 0);
-  CHECK_THAT(result.out, Contains("n = 4"));
+  CHECK_THAT(result.out, Contains("n = 4") && Contains("KL bound"));
   for (const char* file : {"resolved.toml", "overrides.json", "run.json", "run.log", "metrics.jsonl", "summary.json"})
     CHECK(fs::is_regular_file(first / file));
   const json overrides = json::parse(test::read_file(first / "overrides.json"));
@@ -52,7 +52,10 @@ TEST_CASE("prefopt run goes from nothing to evaluated metrics in a fresh run fol
   const auto rows = metrics(first);
   REQUIRE(rows.size() == 2);
   CHECK(rows[0]["kl"] == 0.0);
-  CHECK(rows[1]["kl"].get<double>() == Approx(std::log(4.0) - 0.75));
+  // best-of-n's KL is estimated from samples, beside the bound log n - (n - 1)/n.
+  CHECK(rows[1]["algorithm"]["kl_bound"].get<double>() == Approx(std::log(4.0) - 0.75));
+  CHECK(rows[1]["kl"].get<double>() > 0.0);
+  CHECK(rows[1]["kl"].get<double>() <= rows[1]["algorithm"]["kl_bound"].get<double>() + 4 * rows[1]["kl_se"].get<double>());
   CHECK(rows[1]["proxy_members"].size() == 2);
   for (const char* key : {"gold", "gold_valence", "gold_coherence", "gold_length", "proxy", "win_rate", "mean_length",
                           "disagreement", "sqrt_kl"})
@@ -67,7 +70,7 @@ TEST_CASE("prefopt run goes from nothing to evaluated metrics in a fresh run fol
   CHECK_THAT(test::read_file(first / "run.log"), Contains("threads: OpenBLAS") && Contains("BLAS: "));
 
   SECTION("a trial that differs only in the algorithm reuses every stage") {
-    const auto second = run(dir.path() / "second", cache, {"+note=$\\{not.a.key\\}", "algorithm.n=[1,4,16]"});
+    const auto second = run(dir.path() / "second", cache, {"+meta.note=$\\{not.a.key\\}", "algorithm.n=[1,4,16]"});
     REQUIRE(second.status == 0);
     CHECK_THAT(second.err, Contains("sft: reused"));
     CHECK_THAT(second.err, Contains("preferences: reused"));
@@ -78,11 +81,11 @@ TEST_CASE("prefopt run goes from nothing to evaluated metrics in a fresh run fol
     CHECK(again[1] == rows[1]);
   }
   SECTION("the same config and seed give identical metrics, computed afresh") {
-    const auto fresh = run(dir.path() / "fresh", dir.path() / "other-cache", {"+note=$\\{not.a.key\\}", "algorithm.n=[1,4]"});
+    const auto fresh = run(dir.path() / "fresh", dir.path() / "other-cache", {"+meta.note=$\\{not.a.key\\}", "algorithm.n=[1,4]"});
     REQUIRE(fresh.status == 0);
     CHECK_THAT(fresh.err, Contains("sft: computed"));
     CHECK(metrics(dir.path() / "fresh") == rows);
-    const auto other_seed = run(dir.path() / "seed1", cache, {"+note=$\\{not.a.key\\}", "algorithm.n=[1,4]", "seed=1"});
+    const auto other_seed = run(dir.path() / "seed1", cache, {"+meta.note=$\\{not.a.key\\}", "algorithm.n=[1,4]", "seed=1"});
     REQUIRE(other_seed.status == 0);
     CHECK(metrics(dir.path() / "seed1") != rows);
   }
@@ -141,7 +144,7 @@ TEST_CASE("best-of-n overoptimizes a weak proxy: proxy keeps rising while gold p
   test::TempDir dir;
   const auto result = run_cli({"run", (fs::path(PREFOPT_SOURCE_DIR) / "experiments/overoptimization.toml").string(),
                                "--out", (dir.path() / "run").string(), "--cache", (dir.path() / "cache").string(),
-                               "algorithm.n=[1,4,256]"});
+                               "algorithm.n=[1,4,256]", "algorithm.kl_pool=16"});  // the KL is not under test
   INFO(result.err);
   REQUIRE(result.status == 0);
   const auto rows = metrics(dir.path() / "run");

@@ -94,6 +94,37 @@ TEST_CASE("group overrides choose, add and remove config group options", "[confi
         Node::Value(0.001));
 }
 
+TEST_CASE("built-in options need no file, are groups of their own, and a file wins over them", "[config][compose]") {
+  test::TempDir dir;
+  const fs::path experiment = dir.path() / "mine.toml";  // a folder with no config groups at all
+  std::ofstream(experiment) << "defaults = [{algorithm = \"dpo\"}, \"_self_\"]\n[algorithm]\nbeta = 0.3\n";
+  BuiltinOptions builtin;
+  builtin["algorithm"].emplace("dpo", parse_toml("plugin = 'dpo'\nbeta = 0.1\nloss = 'sigmoid'\n", "dpo defaults"));
+  builtin["algorithm"].emplace("ppo", parse_toml("plugin = 'ppo'\nkl_coef = 0.05\n", "ppo defaults"));
+  builtin["ensemble"].emplace("worst_case", parse_toml("plugin = 'worst_case'\n", "worst_case defaults"));
+  const Composer composer(experiment, {}, builtin);
+  const Composition plain = composer.compose({});
+  CHECK(plain.config == parse_toml("[algorithm]\nplugin = 'dpo'\nbeta = 0.3\nloss = 'sigmoid'\n", "expected"));
+  CHECK(find(plain.config, "algorithm.loss")->origin == "dpo defaults:3:8");
+  CHECK(plain.choices.at("algorithm") == "dpo");
+  CHECK_THAT(join(plain.defaults_tree, "\n"), Contains("algorithm: dpo (built in) @ algorithm"));
+  // Changed, value-overridden without '+' (the defaults are there), added, swept and globbed.
+  const Composition changed = composer.compose(parse_all({"algorithm=ppo", "algorithm.kl_coef=0.5", "+ensemble=worst_case"}));
+  CHECK(value_at(changed.config, "algorithm.kl_coef") == Node::Value(0.5));
+  CHECK(value_at(changed.config, "ensemble.plugin") == Node::Value(std::string("worst_case")));
+  CHECK(composer.trials(parse_all({"algorithm=glob(*)"}), true).size() == 2);
+  CHECK(composer.group_options("algorithm") == std::vector<std::string>{"dpo", "ppo"});
+  CHECK_THROWS_WITH(composer.compose(parse_all({"algorithm=dpoo"})),
+                    Contains("could not find config group option 'algorithm/dpoo' (did you mean 'dpo'?)"));
+  // Without them (plain Hydra composition) there is no such group.
+  CHECK_THROWS_WITH(Composer(experiment, {}).compose({}), Contains("could not find config group option 'algorithm/dpo'"));
+  // A file of the option's name wins: the fixture's ensemble/mean.toml over a built-in "mean".
+  const fs::path basic = kFixtures / "basic" / "experiment.toml";
+  BuiltinOptions shadowed;
+  shadowed["ensemble"].emplace("mean", parse_toml("plugin = 'not_this_one'\n", "built in"));
+  CHECK(value_at(Composer(basic, {}, shadowed).compose({}).config, "ensemble.plugin") == Node::Value(std::string("mean")));
+}
+
 TEST_CASE("group override mistakes are clear errors", "[config][compose]") {
   const fs::path experiment = kFixtures / "basic" / "experiment.toml";
   const std::string unknown = compose_error(experiment, {"method=dpoo"});

@@ -59,6 +59,9 @@ TEST_CASE("every top-level key is checked: unknown tables, the seed, [plugins] a
   CHECK(problems[3].key == "prefopt.sweeps");
   CHECK_THAT(problems[3].message, Contains("(did you mean 'sweep'?)"));
   CHECK(validate_top_level(parse_toml("seed = -1\n[task]\n", "neg.toml"), sections).size() == 1);
+  // [meta] holds any keys; it must be a table.
+  CHECK(validate_top_level(parse_toml("[task]\n[meta]\nnote = 'x'\nby = {who = 'me'}\n", "meta.toml"), sections).empty());
+  CHECK(validate_top_level(parse_toml("meta = 3\n[task]\n", "meta.toml"), sections).size() == 1);
   CHECK(validate_top_level(parse_toml("seed = \"0\"\n[algorithm]\n", "str.toml"), sections).size() == 1);
   // Naming no task and no algorithm, it is a plain composed TOML, not an experiment.
   CHECK(validate_top_level(parse_toml("seed = \"0\"\n[method]\nbeta = 1\n", "plain.toml"), sections).empty());

@@ -2,20 +2,29 @@
 #include <catch2/catch.hpp>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdlib>
 
+#include "config/validate.h"
 #include "prefopt/ensemble.h"
 #include "support.h"
+#include "text.h"
 
 using namespace prefopt;
 namespace fs = std::filesystem;
 
-TEST_CASE("the built-in plugins load from beside libprefopt", "[registry]") {
+TEST_CASE("the built-in plugins load from beside libprefopt, one for each folder of plugins/", "[registry]") {
   const Registry registry = test::load_registry();
   CHECK(registry.problems().empty());
-  std::vector<std::string> names;
-  for (const PluginInfo* info : registry.plugins(PluginKind::ensemble)) names.push_back(info->name);
-  CHECK(names == std::vector<std::string>{"mean", "uncertainty_weighted", "worst_case"});
+  std::size_t folders = 0;
+  for (PluginKind kind : kAllPluginKinds)
+    for (const auto& folder : fs::directory_iterator(fs::path(PREFOPT_SOURCE_DIR) / "plugins" / (std::string(to_string(kind)) + "s"))) {
+      ++folders;
+      const std::string name = folder.path().filename().string();
+      INFO(folder.path());
+      CHECK(registry.find(kind, name).library == (default_plugin_dir() / (std::string(to_string(kind)) + "_" + name + ".so")).string());
+    }
+  CHECK(registry.plugins().size() == folders);
   const PluginInfo& mean = registry.find(PluginKind::ensemble, "mean");
   CHECK(mean.library == (default_plugin_dir() / "ensemble_mean.so").string());
   CHECK(mean.version == "1.0.0");
@@ -58,9 +67,11 @@ TEST_CASE("an unknown name lists the kind's names, a did-you-mean and the search
     CHECK(message.find(default_plugin_dir().string() + " (built-in plugins)") != std::string::npos);
     CHECK(e.code() == ExitCode::plugin);
   }
+  std::vector<std::string> algorithms;
+  for (const PluginInfo* info : registry.plugins(PluginKind::algorithm)) algorithms.push_back(info->name);
+  CHECK(std::is_sorted(algorithms.begin(), algorithms.end()));
   CHECK_THROWS_WITH(registry.find(PluginKind::algorithm, "reinforce"),
-                    Catch::StartsWith("unknown algorithm 'reinforce'\n  known algorithm plugins: best_of_n, dpo, grpo, kto, "
-                                      "orpo, ppo, rloo, simpo"));
+                    Catch::StartsWith("unknown algorithm 'reinforce'\n  known algorithm plugins: " + join(algorithms, ", ")));
   CHECK_THROWS_WITH(registry.find(PluginKind::algorithm, "mean"),
                     Catch::Contains("note: 'mean' is a plugin of kind ensemble"));
 }
@@ -98,4 +109,43 @@ TEST_CASE("a plugin object outlives its registry: its info and error messages st
   CHECK_THROWS_MATCHES(faulty->combine(torch::ones({2, 3})), PluginError,
                        Catch::Matchers::Message("ensemble 'faulty' failed: member scores contain NaN (from " +
                                                 library + ")"));
+}
+
+// Group files in experiments/<kind>/ are presets (`algorithm=ipo`): each names an installed plugin
+// under a name of its own (a file named after its plugin would hide the plugin's defaults from
+// `algorithm=NAME`, which needs no file), sets some of its parameters, to valid values, and
+// repeats none of its defaults (a copied default goes stale when the schema's changes).
+TEST_CASE("the group files in experiments/ are presets of installed plugins that repeat no default", "[registry][config]") {
+  const Registry registry = test::load_registry();
+  std::size_t presets = 0;
+  for (PluginKind kind : kAllPluginKinds) {
+    const fs::path group = fs::path(PREFOPT_SOURCE_DIR) / "experiments" / to_string(kind);
+    if (!fs::is_directory(group)) continue;
+    for (const auto& file : fs::directory_iterator(group)) {
+      ++presets;
+      INFO(file.path());
+      config::Node experiment;
+      experiment.table().emplace_back(to_string(kind), config::load_toml_file(file.path().string()));
+      CHECK(config::validate_plugins(experiment, registry).empty());
+      const config::Node& section = experiment.table().front().second;
+      const config::Node* plugin = section.child("plugin");
+      const auto infos = registry.plugins(kind);
+      const auto named = std::find_if(infos.begin(), infos.end(), [&](const PluginInfo* i) {
+        return plugin != nullptr && plugin->is_string() && i->name == std::get<std::string>(plugin->value);
+      });
+      if (named == infos.end()) continue;  // reported above
+      const PluginInfo& info = **named;
+      CHECK(file.path().stem() != info.name);
+      CHECK(!config::section_params(section).empty());
+      for (const auto& [key, value] : config::section_params(section)) {
+        const auto spec = std::find_if(info.params.begin(), info.params.end(), [&](const ParamSpec& p) { return p.name() == key; });
+        if (spec == info.params.end()) continue;  // reported above
+        const auto accepted = spec->accept(value);
+        const auto* normalized = std::get_if<ParamValue>(&accepted);
+        INFO(key);
+        CHECK((normalized == nullptr || *normalized != spec->default_value()));
+      }
+    }
+  }
+  CHECK(presets > 0);  // the test reads the folders it means to
 }

@@ -21,7 +21,10 @@ struct EvaluationPoint {
   std::int64_t step = 0;     // training steps (or, for best-of-n, the index of n) so far
   std::string label;         // "step 100", "n = 16"
   Sequences responses;       // to AlgorithmContext::evaluation_prompts
-  std::optional<double> kl;  // KL(pi || pi_ref) when known exactly; otherwise estimated from samples
+  // KL(pi || pi_ref) when the algorithm knows it (best-of-n estimates its own, with kl_se);
+  // left empty, the evaluation estimates it from the responses' log-probs.
+  std::optional<double> kl;
+  std::optional<double> kl_se;  // kl's standard error, when kl is an estimate
   std::map<std::string, double> diagnostics;  // the algorithm's own numbers (loss, clip fraction, ...)
 };
 

@@ -278,8 +278,9 @@ void apply_value_override(Node& root, const Override& o) {
 
 }  // namespace
 
-Composer::Composer(const fs::path& experiment, const std::vector<fs::path>& config_dirs)
-    : experiment_(experiment) {
+Composer::Composer(const fs::path& experiment, const std::vector<fs::path>& config_dirs,
+                   BuiltinOptions builtin_options)
+    : experiment_(experiment), builtin_options_(std::move(builtin_options)) {
   std::error_code error;
   if (!fs::is_regular_file(experiment, error))
     throw ConfigError(fmt::format("experiment file '{}' does not exist", experiment.string()));
@@ -308,6 +309,7 @@ Composer::Composer(const fs::path& experiment, const std::vector<fs::path>& conf
 
 bool Composer::is_group(std::string_view path) const {
   if (path.empty() || path.find('.') != std::string_view::npos) return false;
+  if (builtin_options_.contains(path)) return true;
   std::error_code error;
   return std::any_of(search_path_.begin(), search_path_.end(),
                      [&](const SearchDir& dir) { return fs::is_directory(dir.dir / path, error); });
@@ -315,12 +317,21 @@ bool Composer::is_group(std::string_view path) const {
 
 std::vector<std::string> Composer::group_options(std::string_view group) const {
   std::set<std::string> options;
+  if (const auto builtin = builtin_options_.find(group); builtin != builtin_options_.end())
+    for (const auto& [option, content] : builtin->second) options.insert(option);
   for (const SearchDir& dir : search_path_) {
     std::error_code error;
     for (const auto& entry : fs::directory_iterator(dir.dir / group, error))
       if (entry.path().extension() == ".toml" && entry.is_regular_file(error)) options.insert(entry.path().stem().string());
   }
   return {options.begin(), options.end()};
+}
+
+const Node* Composer::builtin_option(std::string_view group, std::string_view option) const {
+  const auto options = builtin_options_.find(group);
+  if (options == builtin_options_.end()) return nullptr;
+  const auto found = options->second.find(std::string(option));
+  return found == options->second.end() ? nullptr : &found->second;
 }
 
 fs::path Composer::find_option(std::string_view group, std::string_view option) const {
@@ -478,6 +489,15 @@ struct Composer::Expansion {
         throw ConfigError(fmt::format("{}: invalid option name '{}' for {}: a file name without '/'", entry.origin,
                                       name, group ? "config group '" + entry.path + "'" : "a config"));
       const fs::path file = composer.find_option(group_path, name);
+      const Node* builtin = file.empty() && group ? composer.builtin_option(group_path, name) : nullptr;
+      if (builtin != nullptr) {
+        const std::string child_package = final_package(entry, package, std::nullopt);
+        selected[key] = name;
+        tree.push_back(fmt::format("{}{}: {} (built in) @ {}", indent, key, name,
+                                   child_package.empty() ? "_global_" : child_package));
+        expand(*builtin, "built-in option " + group_path + "/" + name, group_path, child_package, depth + 1);
+        continue;
+      }
       if (file.empty()) {
         if (entry.optional) {
           tree.push_back(fmt::format("{}{}: {} (optional, not found)", indent, entry.key(), name));

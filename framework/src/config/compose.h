@@ -50,16 +50,24 @@ struct Trial {
   std::vector<std::string> sweep_texts;  // the swept overrides' texts, for naming the trial
 };
 
+// Options that need no file, by group then option: prefopt gives every installed plugin as an
+// option of its kind's group ("algorithm/dpo": `plugin = "dpo"` and its parameters at their
+// defaults), so `algorithm=my_algo` works for any installed plugin without a group file.
+using BuiltinOptions = std::map<std::string, std::map<std::string, Node>, std::less<>>;
+
 class PREFOPT_API Composer {
  public:
-  Composer(const std::filesystem::path& experiment, const std::vector<std::filesystem::path>& config_dirs);
+  // A file on the search path wins over a built-in option of the same name (a preset).
+  Composer(const std::filesystem::path& experiment, const std::vector<std::filesystem::path>& config_dirs,
+           BuiltinOptions builtin_options = {});
 
   const std::vector<SearchDir>& search_path() const { return search_path_; }
   const std::filesystem::path& experiment() const { return experiment_; }
 
-  // A config group exists when some search folder has a subfolder of that path.
+  // A config group exists when some search folder has a subfolder of that path, or it has
+  // built-in options.
   bool is_group(std::string_view path) const;
-  // The group's options (file stems), sorted, over the whole search path.
+  // The group's options (file stems and built-in options), sorted, over the whole search path.
   std::vector<std::string> group_options(std::string_view group) const;
 
   // The experiment's own sweep, `[prefopt.sweep]` key = "values" in override syntax (Hydra's
@@ -77,10 +85,12 @@ class PREFOPT_API Composer {
  private:
   struct Expansion;
   std::filesystem::path find_option(std::string_view group, std::string_view option) const;
+  const Node* builtin_option(std::string_view group, std::string_view option) const;  // nullptr: none
 
   std::filesystem::path experiment_;
   Node primary_;
   std::vector<SearchDir> search_path_;
+  BuiltinOptions builtin_options_;
 };
 
 }  // namespace prefopt::config

@@ -96,7 +96,9 @@ std::vector<ValidationProblem> validate_sections(const Node& config, const Secti
 }
 
 std::vector<ValidationProblem> validate_top_level(const Node& config, const SectionSchemas& sections) {
-  std::vector<std::string> known = {"seed", "plugins", "prefopt"};
+  // [meta] is the researcher's own: free-form notes and labels, kept in resolved.toml and the
+  // tracking params, read by no stage (so it is in no stage key).
+  std::vector<std::string> known = {"seed", "meta", "plugins", "prefopt"};
   for (PluginKind kind : kAllPluginKinds) known.emplace_back(to_string(kind));
   for (const auto& [name, specs] : sections) known.push_back(name);
   // Only a config that names a task or an algorithm (as every runnable experiment must) is an
@@ -108,6 +110,8 @@ std::vector<ValidationProblem> validate_top_level(const Node& config, const Sect
       const auto* seed = std::get_if<std::int64_t>(&value.value);
       if (seed == nullptr || *seed < 0)
         problems.push_back({key, value.origin, "must be an integer >= 0 (the trial's random seed)"});
+    } else if (key == "meta") {
+      if (!value.is_table()) problems.push_back({key, value.origin, "must be a table of free-form notes, e.g. [meta] note = \"...\""});
     } else if (key == "plugins") {
       check_keys(key, value, {"paths"}, problems);
     } else if (key == "prefopt") {
@@ -129,6 +133,22 @@ ParamMap section_params(const Node& section) {
     if (auto* param = std::get_if<ParamValue>(&converted)) out.emplace(key, std::move(*param));
   }
   return out;
+}
+
+Node param_node(const ParamValue& value, const std::string& origin) {
+  return std::visit(
+      [&](const auto& v) -> Node {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, bool> || std::is_same_v<T, std::int64_t> || std::is_same_v<T, double> ||
+                      std::is_same_v<T, std::string>) {
+          return Node{v, origin};
+        } else {
+          Array items;
+          for (const auto& item : v) items.push_back(Node{item, origin});
+          return Node{std::move(items), origin};
+        }
+      },
+      value);
 }
 
 std::vector<ValidationProblem> validate_plugins(const Node& config, const Registry& registry) {

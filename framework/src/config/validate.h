@@ -44,5 +44,7 @@ PREFOPT_API void check_experiment(const Node& config, const Registry& registry, 
 
 // The parameters of a plugin section (everything but `plugin`) as a ParamMap, for creation.
 PREFOPT_API ParamMap section_params(const Node& section);
+// A parameter value as a config value, each element with `origin`.
+PREFOPT_API Node param_node(const ParamValue& value, const std::string& origin);
 
 }  // namespace prefopt::config

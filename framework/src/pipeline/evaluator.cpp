@@ -45,7 +45,7 @@ json Evaluator::row(const EvaluationPoint& point) {
   row["disagreement"] = scores.size(0) > 1 ? scores.std(0, /*unbiased=*/false).mean().item<double>() : 0.0;
   if (point.kl) {
     row["kl"] = *point.kl;
-    row["kl_se"] = nullptr;
+    row["kl_se"] = point.kl_se ? json(*point.kl_se) : json(nullptr);
     row["entropy"] = nullptr;  // best-of-n and other non-sampling policies have no log-probs
   } else {
     const torch::Tensor policy_lp = policy_->response_log_probs(point.responses, temperature_).sum(1);

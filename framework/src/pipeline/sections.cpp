@@ -64,6 +64,19 @@ Params pipeline_section(const config::Node& config, const std::string& name) {
   throw std::logic_error("no pipeline section " + name);
 }
 
+config::BuiltinOptions plugin_options(const Registry& registry) {
+  config::BuiltinOptions out;
+  for (const PluginInfo* info : registry.plugins()) {
+    const std::string origin = fmt::format("{} '{}' default", to_string(info->kind), info->name);
+    config::Node content;
+    content.table().emplace_back("plugin", config::Node{info->name, origin});
+    for (const ParamSpec& spec : info->params)
+      content.table().emplace_back(spec.name(), config::param_node(spec.default_value(), origin));
+    out[to_string(info->kind)].emplace(info->name, std::move(content));
+  }
+  return out;
+}
+
 const config::Node& plugin_section(const config::Node& config, PluginKind kind) {
   const config::Node* section = config.child(to_string(kind));
   const config::Node* name = section != nullptr && section->is_table() ? section->child("plugin") : nullptr;

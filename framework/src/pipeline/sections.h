@@ -7,16 +7,23 @@
 #include <utility>
 #include <vector>
 
+#include "config/compose.h"
 #include "config/node.h"
 #include "prefopt/params.h"
 #include "prefopt/plugin.h"
 
 namespace prefopt {
 
+class Registry;
+
 PREFOPT_API const std::vector<std::pair<std::string, std::vector<ParamSpec>>>& pipeline_sections();
 
 // The values of pipeline section `name`, checked against its schema, defaults filled in.
 PREFOPT_API Params pipeline_section(const config::Node& config, const std::string& name);
+
+// Every plugin of `registry` as a built-in option of its kind's config group (config::Composer):
+// "algorithm/dpo" is `plugin = "dpo"` with dpo's parameters at their defaults.
+PREFOPT_API config::BuiltinOptions plugin_options(const Registry& registry);
 
 // The experiment's [kind] section; ConfigError when it is missing or names no plugin.
 PREFOPT_API const config::Node& plugin_section(const config::Node& config, PluginKind kind);
