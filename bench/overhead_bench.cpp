@@ -63,11 +63,19 @@ void BM_DpoThroughPrefopt(benchmark::State& state) {
   for (auto _ : state) {
     Policy policy = copy_policy(setup.reference);
     at::Generator generator = seeded(2), evaluation_generator = seeded(3);
-    AlgorithmContext context{policy, setup.reference, *setup.task, setup.pairs,
-                             [](const Sequences& s) { return torch::zeros({s.responses.size(0)}); },
-                             setup.evaluation_prompt, kResponse, 1.0,
-                             {.steps = kSteps, .samples = 0, .eval_every = kSteps}, generator, evaluation_generator,
-                             [](const EvaluationPoint&) {}, [](const std::string&) {}};
+    AlgorithmContext context{.policy = policy,
+                             .reference = setup.reference,
+                             .task = *setup.task,
+                             .preferences = setup.pairs,
+                             .proxy_reward = [](const Sequences& s) { return torch::zeros({s.responses.size(0)}); },
+                             .evaluation_prompts = setup.evaluation_prompt,
+                             .response_length = kResponse,
+                             .temperature = 1.0,
+                             .budget = {.steps = kSteps, .samples = 0, .eval_every = kSteps},
+                             .generator = generator,
+                             .evaluation_generator = evaluation_generator,
+                             .evaluate = [](const EvaluationPoint&) {},
+                             .progress = [](const std::string&) {}};
     dpo->run(context);
   }
   state.SetItemsProcessed(state.iterations() * kSteps);
@@ -179,10 +187,19 @@ void BM_PpoThroughPrefopt(benchmark::State& state) {
   for (auto _ : state) {
     Policy policy = copy_policy(setup.reference);
     at::Generator generator = seeded(2), evaluation_generator = seeded(3);
-    AlgorithmContext context{policy, setup.reference, *setup.task, setup.pairs,
-                             [&](const Sequences& s) { return setup.score(s); }, setup.evaluation_prompt, kResponse, 1.0,
-                             {.steps = kIterations, .samples = 0, .eval_every = kIterations}, generator,
-                             evaluation_generator, [](const EvaluationPoint&) {}, [](const std::string&) {}};
+    AlgorithmContext context{.policy = policy,
+                             .reference = setup.reference,
+                             .task = *setup.task,
+                             .preferences = setup.pairs,
+                             .proxy_reward = [&](const Sequences& s) { return setup.score(s); },
+                             .evaluation_prompts = setup.evaluation_prompt,
+                             .response_length = kResponse,
+                             .temperature = 1.0,
+                             .budget = {.steps = kIterations, .samples = 0, .eval_every = kIterations},
+                             .generator = generator,
+                             .evaluation_generator = evaluation_generator,
+                             .evaluate = [](const EvaluationPoint&) {},
+                             .progress = [](const std::string&) {}};
     ppo->run(context);
   }
   state.SetItemsProcessed(state.iterations() * kIterations);

@@ -1,5 +1,7 @@
 #include "support.h"
 
+#include "pipeline/sections.h"
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -102,6 +104,10 @@ Registry load_registry(const std::vector<fs::path>& dirs) {
   for (const fs::path& dir : dirs) path.add(dir.string(), "--plugin-path");
   path.add_default();
   return Registry::load(path);
+}
+
+config::Composer experiment_composer(const fs::path& experiment) {
+  return config::Composer(experiment, {}, plugin_options(load_registry()));
 }
 
 std::vector<fs::path> sweep_trial_dirs(const fs::path& sweep_dir) {

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "config/compose.h"
 #include "registry.h"
 
 namespace prefopt::test {
@@ -39,6 +40,9 @@ int wait_cli(int pid);
 
 // A registry over `dirs` (each as if given to --plugin-path) followed by the built-in plugins.
 Registry load_registry(const std::vector<std::filesystem::path>& dirs = {});
+// The Composer of `experiment` as `prefopt` builds it: the built-in plugins are options of the
+// plugin groups.
+config::Composer experiment_composer(const std::filesystem::path& experiment);
 
 // Where the test libraries were built: one folder per case (tests/test_libraries/).
 std::filesystem::path test_library_dir(const std::string& name);

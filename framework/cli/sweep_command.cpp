@@ -17,6 +17,7 @@
 #include "pipeline/sections.h"
 #include "pipeline/stage_cache.h"
 #include "sweep/launcher.h"
+#include "sweep/manifest.h"
 #include "sweep/report.h"
 #include "sweep/results.h"
 #include "sweep/slurm.h"
@@ -29,16 +30,11 @@ using nlohmann::json;
 namespace prefopt::cli {
 namespace {
 
-struct PlannedTrial {
-  sweep::TrialSpec spec;
-  std::string config_hash;  // of the resolved config: detects an experiment edited mid-sweep
-};
-
 // Expands the sweep and composes, resolves and validates every trial before anything runs.
-std::vector<PlannedTrial> plan(const sweep::SweepSpec& spec, const po::variables_map& vars) {
+std::vector<sweep::PlannedTrial> plan(const sweep::SweepSpec& spec, const po::variables_map& vars) {
   Registries registries;
   const config::Composer composer = experiment_composer(spec.experiment.string(), vars, registries);
-  std::vector<PlannedTrial> out;
+  std::vector<sweep::PlannedTrial> out;
   for (sweep::TrialSpec& trial : sweep::expand(spec, composer)) {
     try {
       ResolvedTrials resolved = compose_trials(spec.experiment.string(), trial.overrides, /*multirun=*/false, vars);
@@ -49,118 +45,6 @@ std::vector<PlannedTrial> plan(const sweep::SweepSpec& spec, const po::variables
     }
   }
   return out;
-}
-
-std::string listed(const std::vector<std::string>& names) {
-  std::string out;
-  for (std::size_t i = 0; i < names.size() && i < 5; ++i) out += "\n    " + names[i];
-  if (names.size() > 5) out += fmt::format("\n    ... and {} more", names.size() - 5);
-  return out;
-}
-
-// Refuses to resume a sweep folder whose trials differ from the plan; with `extend`, accepts
-// added trials when every earlier one is unchanged.
-void check_resume(const fs::path& sweep_dir, const fs::path& experiment, const std::vector<PlannedTrial>& planned,
-                  bool extend) {
-  std::ifstream in(sweep_dir / "sweep.json");
-  if (!in) return;
-  const json previous = json::parse(in);
-  if (previous.value("experiment", "") != experiment.string())
-    throw ConfigError(fmt::format("'{}' holds a sweep of another experiment ({}); use another --out", sweep_dir.string(),
-                                  previous.value("experiment", "?")));
-  std::map<std::string, std::string> before, now;
-  for (const json& t : previous["trials"]) before[t["name"]] = t.value("config_hash", "");
-  for (const PlannedTrial& t : planned) now[t.spec.name] = t.config_hash;
-  std::vector<std::string> removed, changed, added;
-  for (const auto& [name, hash] : before) {
-    if (!now.contains(name))
-      removed.push_back(name);
-    else if (now.at(name) != hash)
-      changed.push_back(name);
-  }
-  for (const auto& [name, hash] : now)
-    if (!before.contains(name)) added.push_back(name);
-  if (!removed.empty() || !changed.empty()) {
-    std::string message = fmt::format("the sweep in '{}' was started with another spec:", sweep_dir.string());
-    if (!removed.empty()) message += fmt::format("\n  {} trial(s) no longer in the sweep:{}", removed.size(), listed(removed));
-    if (!changed.empty())
-      message += fmt::format("\n  {} trial(s) whose resolved config changed (the experiment or its config groups were "
-                             "edited):{}",
-                             changed.size(), listed(changed));
-    throw ConfigError(message + "\n  Restore the spec to resume it, or give another --out.");
-  }
-  if (!added.empty() && !extend)
-    throw ConfigError(fmt::format("the sweep in '{}' gains {} trial(s):{}\n  Run with --extend to add them to it, or "
-                                  "give another --out.",
-                                  sweep_dir.string(), added.size(), listed(added)));
-}
-
-void print_results(const std::vector<sweep::Group>& groups, const std::string& format) {
-  const auto& metrics = sweep::final_metrics();
-  if (format == "json") {
-    json out = json::array();
-    for (const sweep::Group& g : groups) {
-      json row = {{"algorithm", g.algorithm}, {"not_finished", g.failed}};
-      for (const auto& [key, value] : g.key) row["group"][key] = value;
-      for (const std::string& metric : metrics) {
-        const sweep::Statistic& s = g.stats.at(metric);
-        const auto finite = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
-        row[metric] = {{"n", s.n}, {"mean", finite(s.mean)}, {"sd", finite(s.sd)}, {"ci95", finite(s.ci95)}};
-      }
-      out.push_back(row);
-    }
-    fmt::print("{}\n", out.dump(2));
-    return;
-  }
-  if (format == "csv") {
-    std::vector<std::string> header;
-    if (!groups.empty())
-      for (const auto& [key, value] : groups.front().key) header.push_back(key);
-    header.emplace_back("n");
-    for (const std::string& metric : metrics)
-      for (const char* part : {"mean", "sd", "ci95"}) header.push_back(metric + "_" + part);
-    header.emplace_back("not_finished");
-    fmt::print("{}\n", join(header, ","));
-    for (const sweep::Group& g : groups) {
-      std::vector<std::string> cells;
-      for (const auto& [key, value] : g.key) cells.push_back(value.find_first_of(",\"") == std::string::npos ? value : "\"" + value + "\"");
-      cells.push_back(std::to_string(g.stats.at("final_gold").n));
-      for (const std::string& metric : metrics) {
-        const sweep::Statistic& s = g.stats.at(metric);
-        for (const double v : {s.mean, s.sd, s.ci95}) cells.push_back(std::isfinite(v) ? fmt::format("{:.6g}", v) : "");
-      }
-      cells.push_back(std::to_string(g.failed));
-      fmt::print("{}\n", join(cells, ","));
-    }
-    return;
-  }
-  // table
-  std::vector<std::size_t> widths;
-  if (!groups.empty())
-    for (std::size_t k = 0; k < groups.front().key.size(); ++k) {
-      std::size_t w = groups.front().key[k].first.size();
-      for (const sweep::Group& g : groups) w = std::max(w, g.key[k].second.size());
-      widths.push_back(w);
-    }
-  std::string header;
-  if (!groups.empty())
-    for (std::size_t k = 0; k < widths.size(); ++k) header += fmt::format("{:<{}}  ", groups.front().key[k].first, widths[k]);
-  header += fmt::format("{:>3}", "n");
-  for (const std::string& metric : metrics) header += fmt::format("  {:>17}", metric);
-  fmt::print("{}\n", header);
-  for (const sweep::Group& g : groups) {
-    std::string line;
-    for (std::size_t k = 0; k < widths.size(); ++k) line += fmt::format("{:<{}}  ", g.key[k].second, widths[k]);
-    line += fmt::format("{:>3}", g.stats.at("final_gold").n);
-    for (const std::string& metric : metrics) {
-      const sweep::Statistic& s = g.stats.at(metric);
-      line += fmt::format("  {:>17}", std::isnan(s.mean)   ? std::string("-")
-                                      : std::isnan(s.ci95) ? fmt::format("{:.3f}", s.mean)
-                                                           : fmt::format("{:.3f} ± {:.3f}", s.mean, s.ci95));
-    }
-    if (g.failed > 0) line += fmt::format("  ({} not finished)", g.failed);
-    fmt::print("{}\n", line);
-  }
 }
 
 void add_launch_options(po::options_description& options) {
@@ -193,7 +77,7 @@ int conclude(const fs::path& sweep_dir, const std::string& unfinished) {
   sweep::build_index(sweep_dir);
   const std::vector<sweep::TrialResult> results = sweep::load_results(sweep_dir);
   fmt::print("\n");
-  print_results(sweep::aggregate(results, {}), "table");
+  fmt::print("{}", sweep::format_results(sweep::aggregate(results, {}), "table"));
   const fs::path report = sweep_dir / "report.html";
   sweep::write_report(sweep_dir, report);
   fmt::print("\nreport: {}\nresults: prefopt results {}\n", report.string(), sweep_dir.string());
@@ -204,7 +88,7 @@ int conclude(const fs::path& sweep_dir, const std::string& unfinished) {
 
 // Submits the trials neither finished nor in Slurm's queue as one job array; with --wait,
 // follows the sweep until none is queued.
-int run_on_slurm(const fs::path& sweep_dir, const std::vector<PlannedTrial>& planned, const Params& slurm,
+int run_on_slurm(const fs::path& sweep_dir, const std::vector<sweep::PlannedTrial>& planned, const Params& slurm,
                  const po::variables_map& vars) {
   std::map<std::size_t, sweep::QueuedTask> queued = sweep::queued_trials(sweep_dir);
   std::vector<std::size_t> missing;
@@ -228,38 +112,24 @@ int run_on_slurm(const fs::path& sweep_dir, const std::vector<PlannedTrial>& pla
     return 0;
   }
   const bool terminal = ::isatty(STDERR_FILENO) != 0;
-  std::string last;
-  while (!(queued = sweep::queued_trials(sweep_dir)).empty()) {
-    std::map<std::string, std::int64_t> states;
-    for (const auto& [index, task] : queued) ++states[task.state];
-    // Held tasks (REQUEUE_HOLD, SPECIAL_EXIT, held after a failed launch) wait for a person.
-    std::int64_t held = 0;
-    for (const auto& [state, count] : states)
-      if (state != "RUNNING" && state != "PENDING" && state != "COMPLETING" && state != "CONFIGURING") held += count;
-    const std::string line = fmt::format("slurm: {} running, {} pending{}", states["RUNNING"] + states["COMPLETING"],
-                                         states["PENDING"] + states["CONFIGURING"], held > 0 ? fmt::format(", {} held", held) : "");
-    if (line != last) fmt::print(stderr, "{}{}{}", terminal ? "\r\033[K" : "", line, terminal ? "" : "\n");
-    last = line;
-    if (held == static_cast<std::int64_t>(queued.size())) {
-      fmt::print(stderr, "{}only held tasks are left (see squeue); release them with scontrol release, or scancel "
-                         "them and run the sweep again\n",
-                 terminal ? "\n" : "");
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::seconds(2));
-  }
+  const bool drained = sweep::follow_queue(sweep_dir, [&](const std::string& line) {
+    fmt::print(stderr, "{}{}{}", terminal ? "\r\033[K" : "", line, terminal ? "" : "\n");
+  });
   if (terminal) fmt::print(stderr, "\r\033[K");
+  if (!drained)
+    fmt::print(stderr, "only held tasks are left (see squeue); release them with scontrol release, or scancel them and "
+                       "run the sweep again\n");
   std::int64_t not_finished = 0;
-  for (const PlannedTrial& t : planned) not_finished += sweep::trial_finished(sweep_dir / t.spec.name) ? 0 : 1;
+  for (const sweep::PlannedTrial& t : planned) not_finished += sweep::trial_finished(sweep_dir / t.spec.name) ? 0 : 1;
   return conclude(sweep_dir, not_finished == 0 ? "" : fmt::format("{} trial(s) did not finish; run the same command again to submit them again", not_finished));
 }
 
 }  // namespace
 
 int run_sweep(const sweep::SweepSpec& spec, const fs::path& default_dir, const po::variables_map& vars) {
-  const std::vector<PlannedTrial> planned = plan(spec, vars);
+  const std::vector<sweep::PlannedTrial> planned = plan(spec, vars);
   if (vars["dry-run"].as<bool>()) {
-    for (const PlannedTrial& t : planned) fmt::print("{}\t{}\n", t.spec.name, join(t.spec.overrides, " "));
+    for (const sweep::PlannedTrial& t : planned) fmt::print("{}\t{}\n", t.spec.name, join(t.spec.overrides, " "));
     fmt::print(stderr, "{} trials\n", planned.size());
     return 0;
   }
@@ -280,37 +150,19 @@ int run_sweep(const sweep::SweepSpec& spec, const fs::path& default_dir, const p
   fs::create_directories(sweep_dir);
   // One launcher per sweep folder: a second one (another terminal, a re-run started too early)
   // would run the same trials twice into the same folders. Released when this process ends.
-  const int lock = ::open((sweep_dir / "sweep.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock < 0 || ::flock(lock, LOCK_EX | LOCK_NB) != 0)
+  const std::optional<FileLock> lock = FileLock::acquire(sweep_dir / "sweep.lock", {.wait = false});
+  if (!lock)
     throw ConfigError(fmt::format("another prefopt is running the sweep in '{}'; wait for it, or stop it", sweep_dir.string()));
-  check_resume(sweep_dir, spec.experiment, planned, vars["extend"].as<bool>());
+  sweep::check_resume(sweep_dir, spec.experiment, planned, vars["extend"].as<bool>());
   // Slurm runs array task i as trial i of sweep.json; added trials renumber it.
   if (vars["extend"].as<bool>() && !sweep::queued_trials(sweep_dir).empty())
     throw ConfigError(fmt::format("the sweep in '{}' has trials queued or running in Slurm; --extend renumbers its "
                                   "trials: wait for them (prefopt status) or scancel them first",
                                   sweep_dir.string()));
 
-  json trials = json::array();
+  sweep::write_manifest(sweep_dir, spec, launcher, run_arguments(vars), planned);
   std::vector<sweep::TrialSpec> specs;
-  for (const PlannedTrial& t : planned) {
-    trials.push_back({{"name", t.spec.name}, {"overrides", t.spec.overrides}, {"swept", t.spec.swept}, {"config_hash", t.config_hash}});
-    specs.push_back(t.spec);
-  }
-  json per_option = json::array();
-  for (const auto& [group_option, grid] : spec.per_option)
-    per_option.push_back({{"group", group_option.first}, {"option", group_option.second}, {"grid", grid}});
-  write_atomically(sweep_dir / "sweep.json", json{{"experiment", spec.experiment.string()},
-                                                   {"overrides", spec.overrides},
-                                                   {"seeds", spec.seeds},
-                                                   {"grid", spec.grid},
-                                                   {"random", {{"count", spec.random_count}, {"seed", spec.random_seed}, {"params", spec.random}}},
-                                                   {"per_option", per_option},
-                                                   {"launcher", launcher},
-                                                   {"run_arguments", run_arguments(vars)},
-                                                   {"prefopt", version_string()},
-                                                   {"trials", trials}}
-                                                  .dump(2) +
-                                                  "\n");
+  for (const sweep::PlannedTrial& t : planned) specs.push_back(t.spec);
   if (launcher == "slurm") return run_on_slurm(sweep_dir, planned, slurm, vars);
 
   sweep::LaunchOptions options;
@@ -404,7 +256,7 @@ int results_command(const Args& args) {
       group_by.push_back(key);
     }
   }
-  print_results(sweep::aggregate(results, group_by), format);
+  fmt::print("{}", sweep::format_results(sweep::aggregate(results, group_by), format));
   return 0;
 }
 

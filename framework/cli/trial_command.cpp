@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "files.h"
 #include "sweep/launcher.h"
+#include "sweep/manifest.h"
 #include "sweep/slurm.h"
 #include "text.h"
 
@@ -22,15 +23,6 @@ using nlohmann::json;
 
 namespace prefopt::cli {
 namespace {
-
-json read_sweep(const fs::path& sweep_dir) {
-  json sweep = read_json_or_null(sweep_dir / "sweep.json");
-  if (sweep.is_null())
-    throw ConfigError(fmt::format("'{}' is not a sweep folder (no readable sweep.json); start the sweep with "
-                                  "`prefopt sweep` or `prefopt run -m`",
-                                  sweep_dir.string()));
-  return sweep;
-}
 
 std::string hostname() {
   char name[256] = {};
@@ -96,7 +88,7 @@ int trial_command(const Args& args) {
     return 0;
   if (!vars.count("sweep-dir") || !vars.count("index")) throw ConfigError("prefopt trial needs SWEEP_DIR and INDEX");
   const fs::path sweep_dir = fs::absolute(vars["sweep-dir"].as<std::string>());
-  const json sweep = read_sweep(sweep_dir);
+  const json sweep = sweep::read_manifest(sweep_dir);
   const std::int64_t index = vars["index"].as<std::int64_t>();
   const json& trials = sweep["trials"];
   if (index < 0 || index >= static_cast<std::int64_t>(trials.size()))
@@ -114,13 +106,8 @@ int trial_command(const Args& args) {
   ::close(log);
 
   // One process per trial folder: a second launcher, or a Slurm task started twice, is refused.
-  const int lock = ::open((dir / "trial.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock < 0 || ::flock(lock, LOCK_EX | LOCK_NB) != 0) {
-    if (lock >= 0 && errno == EWOULDBLOCK)
-      throw ConfigError(fmt::format("trial {} is running already in another process", dir.string()));
-    throw std::runtime_error(fmt::format("cannot lock {}: {} (the sweep folder must be on a filesystem with flock)",
-                                         (dir / "trial.lock").string(), std::strerror(errno)));
-  }
+  const std::optional<FileLock> lock = FileLock::acquire(dir / "trial.lock", {.wait = false});
+  if (!lock) throw ConfigError(fmt::format("trial {} is running already in another process", dir.string()));
   if (sweep::trial_finished(dir)) {
     fmt::print(stderr, "trial {} finished already\n", dir.filename().string());
     return 0;
@@ -184,7 +171,7 @@ int status_command(const Args& args) {
     return 0;
   if (!vars.count("sweep-dir")) throw ConfigError("prefopt status needs a sweep folder");
   const fs::path sweep_dir = fs::absolute(vars["sweep-dir"].as<std::string>());
-  const json sweep = read_sweep(sweep_dir);
+  const json sweep = sweep::read_manifest(sweep_dir);
   std::map<std::size_t, sweep::QueuedTask> queued;
   try {
     queued = sweep::queued_trials(sweep_dir);

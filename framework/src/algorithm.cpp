@@ -133,6 +133,8 @@ void run_training(AlgorithmContext& context, const std::string& name, const Trai
     context.evaluate({.step = at_step,
                       .label = fmt::format("step {}", at_step),
                       .responses = std::move(responses),
+                      .kl = std::nullopt,  // the evaluation estimates it from the responses
+                      .kl_se = std::nullopt,
                       .diagnostics = std::move(diagnostics)});
     sums.clear();
     steps_since_evaluation = 0;
@@ -254,11 +256,13 @@ PairTrainingOptions pair_training_options(const Params& params, bool reference) 
           .reference = reference};
 }
 
-std::vector<ParamSpec> rollout_params(std::int64_t per_prompt, std::int64_t min_per_prompt) {
-  return {ParamSpec::integer("prompts", 64, "fresh prompts per rollout").min(1),
-          ParamSpec::integer("per_prompt", per_prompt, "responses sampled per prompt").min(static_cast<double>(min_per_prompt)),
-          ParamSpec::boolean("eos_trick", true, "score a response that never ends (no EOS) no_eos_score"),
-          ParamSpec::real("no_eos_score", -2.0, "the score of a response without EOS, in normalized proxy units")};
+std::vector<ParamSpec> rollout_params(const RolloutOptions& defaults, std::int64_t min_per_prompt) {
+  return {ParamSpec::integer("prompts", defaults.prompts, "fresh prompts per rollout").min(1),
+          ParamSpec::integer("per_prompt", defaults.per_prompt, "responses sampled per prompt")
+              .min(static_cast<double>(min_per_prompt)),
+          ParamSpec::boolean("eos_trick", defaults.eos_trick, "score a response that never ends (no EOS) no_eos_score"),
+          ParamSpec::real("no_eos_score", defaults.no_eos_score,
+                          "the score of a response without EOS, in normalized proxy units")};
 }
 
 RolloutOptions rollout_options(const Params& params) {

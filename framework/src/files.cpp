@@ -1,6 +1,13 @@
 #include "files.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <chrono>
 #include <deque>
@@ -41,6 +48,29 @@ nlohmann::json read_json_or_null(const std::filesystem::path& file) {
   if (!in) return nullptr;
   nlohmann::json value = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
   return value.is_discarded() ? nlohmann::json(nullptr) : value;
+}
+
+std::optional<FileLock> FileLock::acquire(const std::filesystem::path& file, const Options& options) {
+  const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | (options.inherited ? 0 : O_CLOEXEC), options.mode);
+  if (fd < 0) throw std::runtime_error(fmt::format("cannot open the lock file {}: {}", file.string(), std::strerror(errno)));
+  FileLock lock(fd);
+  ::fchmod(fd, options.mode);  // a shared lock file (GPU slots) must stay writable by every user
+  if (::flock(fd, LOCK_EX | (options.wait ? 0 : LOCK_NB)) == 0) return lock;
+  if (!options.wait && errno == EWOULDBLOCK) return std::nullopt;
+  throw std::runtime_error(fmt::format("cannot lock {}: {} (it must be on a filesystem with flock)", file.string(),
+                                       std::strerror(errno)));
+}
+
+FileLock& FileLock::operator=(FileLock&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+  }
+  return *this;
+}
+
+FileLock::~FileLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing the last descriptor releases the flock
 }
 
 }  // namespace prefopt

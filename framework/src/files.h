@@ -3,7 +3,9 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "prefopt/export.h"
 
@@ -22,5 +24,30 @@ PREFOPT_API nlohmann::json read_json_or_null(const std::filesystem::path& file);
 
 // Seconds since the Unix epoch, for timestamps in status and checkpoint files.
 PREFOPT_API double unix_time();
+
+// An exclusive flock on a file (created when missing), held until the object is destroyed or
+// moved from. The one lock of prefopt: stage cache entries, sweep and trial folders, GPU slots.
+class PREFOPT_API FileLock {
+ public:
+  struct Options {
+    bool wait = true;          // false: give up at once when another process holds it
+    bool inherited = false;    // true: children started with fork+exec keep holding it
+    unsigned mode = 0644;      // of a file it creates (fchmod'ed, whatever the umask)
+  };
+  // The lock, or nullopt when `wait` is false and another process holds it. Throws
+  // runtime_error naming the file when it cannot be opened or locked (a filesystem without flock).
+  static std::optional<FileLock> acquire(const std::filesystem::path& file, const Options& options);
+  static FileLock acquire(const std::filesystem::path& file) { return *acquire(file, Options{}); }
+
+  FileLock(FileLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  FileLock& operator=(FileLock&& other) noexcept;
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+  ~FileLock();
+
+ private:
+  explicit FileLock(int fd) : fd_(fd) {}
+  int fd_;
+};
 
 }  // namespace prefopt

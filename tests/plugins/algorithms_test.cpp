@@ -32,19 +32,19 @@ struct Fixture {
   std::vector<EvaluationPoint> points;
 
   AlgorithmContext context(TrainingBudget budget) {
-    return {policy,
-            reference,
-            *task,
-            preferences,
-            [](const Sequences& s) { return torch::zeros({s.responses.size(0)}); },
-            task->sample_prompts(8, generator),
-            task->max_response_length(),
-            1.0,
-            budget,
-            generator,
-            evaluation_generator,
-            [this](const EvaluationPoint& point) { points.push_back(point); },
-            {}};
+    return {.policy = policy,
+            .reference = reference,
+            .task = *task,
+            .preferences = preferences,
+            .proxy_reward = [](const Sequences& s) { return torch::zeros({s.responses.size(0)}); },
+            .evaluation_prompts = task->sample_prompts(8, generator),
+            .response_length = task->max_response_length(),
+            .temperature = 1.0,
+            .budget = budget,
+            .generator = generator,
+            .evaluation_generator = evaluation_generator,
+            .evaluate = [this](const EvaluationPoint& point) { points.push_back(point); },
+            .progress = {}};
   }
 };
 

@@ -1,12 +1,14 @@
 // Sweep expansion (grid, random, seeds, per-option grids), trial names, sweep-file errors, and the
 // aggregation of results against hand-computed means and intervals.
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include <cmath>
 #include <fstream>
 #include <set>
 
 #include "support.h"
+#include "sweep/report.h"
 #include "sweep/results.h"
 #include "sweep/spec.h"
 
@@ -36,7 +38,7 @@ TEST_CASE("a grid with seeds expands first key slowest, seeds fastest", "[sweep]
   spec.experiment = kExperiment;
   spec.grid = {{"algorithm", "ppo,dpo"}, {"annotator.rate", "0.0,0.25"}};
   spec.seeds = {0, 1};
-  const auto trials = sweep::expand(spec, config::Composer(kExperiment, {}));
+  const auto trials = sweep::expand(spec, test::experiment_composer(kExperiment));
   REQUIRE(trials.size() == 8);
   CHECK(trials[0].swept == std::vector<std::string>{"algorithm=ppo", "annotator.rate=0.0", "seed=0"});
   CHECK(trials[1].swept == std::vector<std::string>{"algorithm=ppo", "annotator.rate=0.0", "seed=1"});
@@ -51,7 +53,7 @@ TEST_CASE("per-option grids apply only to trials that compose that option", "[sw
   spec.grid = {{"algorithm", "ppo,dpo,orpo"}};
   spec.per_option = {{{"algorithm", "dpo"}, {{"algorithm.beta", "0.05,0.1,0.5"}}},
                      {{"algorithm", "ppo"}, {{"algorithm.kl_coef", "0.02,0.05"}}}};
-  const auto trials = sweep::expand(spec, config::Composer(kExperiment, {}));
+  const auto trials = sweep::expand(spec, test::experiment_composer(kExperiment));
   CHECK(swept(trials) == std::vector<std::vector<std::string>>{{"algorithm=ppo", "algorithm.kl_coef=0.02"},
                                                                {"algorithm=ppo", "algorithm.kl_coef=0.05"},
                                                                {"algorithm=dpo", "algorithm.beta=0.05"},
@@ -60,7 +62,7 @@ TEST_CASE("per-option grids apply only to trials that compose that option", "[sw
                                                                {"algorithm=orpo"}});
   // Without a grid on the group, the experiment's default option (ppo) decides.
   spec.grid.clear();
-  CHECK(sweep::expand(spec, config::Composer(kExperiment, {})).size() == 2);
+  CHECK(sweep::expand(spec, test::experiment_composer(kExperiment)).size() == 2);
 }
 
 TEST_CASE("random draws are reproducible from their seed and stay in range", "[sweep]") {
@@ -122,9 +124,9 @@ TEST_CASE("sweep files: keys and values are checked with file and line", "[sweep
   sweep::SweepSpec bad;
   bad.experiment = kExperiment;
   bad.grid = {{"algorithm", "ppo,,dpo"}};
-  CHECK_THROWS_WITH(sweep::expand(bad, config::Composer(kExperiment, {})), Contains("grid.algorithm"));
+  CHECK_THROWS_WITH(sweep::expand(bad, test::experiment_composer(kExperiment)), Contains("grid.algorithm"));
   bad.grid = {{"algorithm", "ppo,ppo"}};
-  CHECK_THROWS_WITH(sweep::expand(bad, config::Composer(kExperiment, {})), Contains("twice"));
+  CHECK_THROWS_WITH(sweep::expand(bad, test::experiment_composer(kExperiment)), Contains("twice"));
 }
 
 TEST_CASE("summaries: mean, sample sd and the t interval by hand", "[sweep]") {
@@ -159,4 +161,25 @@ TEST_CASE("aggregation groups by the swept keys but seed, and counts trials not 
   CHECK(groups[1].stats.at("final_gold").n == 1);
   CHECK(groups[1].failed == 1);
   CHECK(sweep::aggregate(results, {"seed"}).size() == 2);
+}
+
+TEST_CASE("the report's final-gold plot has one level per combination of the swept keys", "[sweep][report]") {
+  std::vector<sweep::TrialResult> results;
+  for (const char* rate : {"0.0", "0.25"})
+    for (const char* width : {"32", "64"})
+      for (const char* seed : {"0", "1"})
+        results.push_back({.name = fmt::format("r{}w{}s{}", rate, width, seed),
+                           .state = "finished",
+                           .algorithm = "dpo",
+                           .params = {{"annotator.rate", rate}, {"policy.width", width}, {"seed", seed}},
+                           .finals = {{"final_gold", 1.0}},
+                           .curve = {}});
+  const std::string html = sweep::render_report("t", results);
+  CHECK_THAT(html, Contains("Final gold reward by annotator.rate, policy.width"));
+  for (const char* level : {"annotator.rate=0.0, policy.width=32", "annotator.rate=0.25, policy.width=64"})
+    CHECK_THAT(html, Contains(level));
+  CHECK(html.find("seed=") == std::string::npos);  // seeds are what the intervals are over
+  // One swept key: its values are the levels.
+  for (auto& r : results) r.params.erase(r.params.begin() + 1);
+  CHECK_THAT(sweep::render_report("t", results), Contains("Final gold reward by annotator.rate (") && Contains(">0.25<"));
 }

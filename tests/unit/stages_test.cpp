@@ -19,7 +19,7 @@ const fs::path kExperiment = fs::path(PREFOPT_SOURCE_DIR) / "experiments" / "dpo
 config::Node compose(const std::vector<std::string>& overrides) {
   std::vector<config::Override> parsed;
   for (const std::string& text : overrides) parsed.push_back(config::parse_override(text));
-  config::Node node = config::Composer(kExperiment, {}).compose(parsed).config;
+  config::Node node = test::experiment_composer(kExperiment).compose(parsed).config;
   config::resolve_interpolations(node);
   return node;
 }
@@ -45,7 +45,7 @@ std::string changed_stages(const Registry& registry, const std::vector<std::stri
 TEST_CASE("changing a stage's input invalidates exactly that stage and the stages after it", "[stages]") {
   const Registry registry = test::load_registry();
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"+task.vocab=24", "sft preferences reward_models"},
+      {"task.vocab=24", "sft preferences reward_models"},
       {"policy.width=32", "sft preferences reward_models"},
       {"sft.steps=10", "sft preferences reward_models"},
       {"seed=3", "sft preferences reward_models"},
@@ -53,7 +53,7 @@ TEST_CASE("changing a stage's input invalidates exactly that stage and the stage
       {"annotator.rate=0.25", "none"},  // the value it has
       {"preferences.pairs=100", "preferences reward_models"},
       {"eval.temperature=0.7", "preferences reward_models"},  // the pairs are sampled at it
-      {"+reward_model.epochs=3", "reward_models"},
+      {"reward_model.epochs=3", "reward_models"},
       {"reward_models.members=2", "reward_models"},
       {"+reward_models.bootstrap=true", "reward_models"},
       {"eval.prompts=10", "none"},
@@ -64,7 +64,7 @@ TEST_CASE("changing a stage's input invalidates exactly that stage and the stage
       {"runtime.threads=1", "none"},
       // Writing out a default is the same setting.
       {"+reward_models.bootstrap=false", "none"},
-      {"+reward_model.epochs=2", "none"},
+      {"reward_model.epochs=2", "none"},
   };
   for (const auto& [override_text, expected] : cases) {
     INFO(override_text);

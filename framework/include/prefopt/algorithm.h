@@ -179,9 +179,10 @@ struct RolloutOptions {
   double no_eos_score = -2.0;
 };
 
-// The parameters every reward learner declares (prompts, per_prompt with the given default and
-// minimum, eos_trick, no_eos_score), and the options they give.
-PREFOPT_API std::vector<ParamSpec> rollout_params(std::int64_t per_prompt, std::int64_t min_per_prompt);
+// The parameters every reward learner declares (prompts, per_prompt, eos_trick, no_eos_score),
+// with `defaults` as their defaults and per_prompt at least `min_per_prompt`, and the options
+// they give. Find them by name, not position.
+PREFOPT_API std::vector<ParamSpec> rollout_params(const RolloutOptions& defaults, std::int64_t min_per_prompt);
 PREFOPT_API RolloutOptions rollout_options(const Params& params);
 
 struct Rollout {

@@ -61,22 +61,21 @@ std::string duration(double seconds) {
   return s >= 3600 ? fmt::format("{}h{:02}m", s / 3600, s / 60 % 60) : fmt::format("{}m{:02}s", s / 60, s % 60);
 }
 
-// An exclusive lock on one of the GPUs' slot files, or -1 when all are taken. Slot 0 of every
-// GPU is tried before slot 1, so trials spread over the GPUs.
-int acquire_slot(const LaunchOptions& options, std::string& gpu) {
+// An exclusive lock on one of the GPUs' slot files, or nullopt when all are taken. Slot 0 of
+// every GPU is tried before slot 1, so trials spread over the GPUs. The trial inherits the lock:
+// a slot stays taken while its trial runs, even past a launcher killed with -9.
+std::optional<FileLock> acquire_slot(const LaunchOptions& options, std::string& gpu) {
   for (std::int64_t k = 0; k < options.per_gpu; ++k)
     for (const std::string& id : options.gpus) {
       const fs::path file = options.slot_dir / fmt::format("gpu{}-slot{}.lock", id, k);
-      const int fd = ::open(file.c_str(), O_RDWR | O_CREAT, 0666);  // no O_CLOEXEC: the trial inherits it
-      if (fd < 0) throw std::runtime_error(fmt::format("cannot open the GPU slot file {}: {}", file.string(), std::strerror(errno)));
-      ::fchmod(fd, 0666);  // other users' sweeps share the slots
-      if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+      // Mode 0666: other users' sweeps on the node share the slots.
+      std::optional<FileLock> slot = FileLock::acquire(file, {.wait = false, .inherited = true, .mode = 0666});
+      if (slot) {
         gpu = id;
-        return fd;
+        return slot;
       }
-      ::close(fd);
     }
-  return -1;
+  return std::nullopt;
 }
 
 struct Running {
@@ -84,7 +83,7 @@ struct Running {
   pid_t pid;
   Clock::time_point start;
   double started_at;  // seconds since the epoch, for status.json
-  int slot_fd;
+  std::optional<FileLock> slot;  // the GPU slot, held by the launcher and inherited by the trial
   std::string gpu;
   std::optional<Clock::time_point> terminated;  // when SIGTERM was sent
   bool timed_out = false;
@@ -222,8 +221,8 @@ LaunchResult launch(const fs::path& sweep_dir, const std::vector<TrialSpec>& tri
     }
     while (!result.interrupted && !stopping && static_cast<std::int64_t>(running.size()) < jobs && !queue.empty()) {
       std::string gpu;
-      int slot = -1;
-      if (!options.gpus.empty() && (slot = acquire_slot(options, gpu)) < 0) break;  // all slots taken: wait
+      std::optional<FileLock> slot;
+      if (!options.gpus.empty() && !(slot = acquire_slot(options, gpu))) break;  // all slots taken: wait
       const std::size_t index = queue.front();
       queue.pop_front();
       const TrialSpec& trial = trials[index];
@@ -231,7 +230,7 @@ LaunchResult launch(const fs::path& sweep_dir, const std::vector<TrialSpec>& tri
       fs::create_directories(dir);
       const std::vector<std::string> args = {options.executable.string(), "trial", sweep_dir.string(), std::to_string(index)};
       const pid_t pid = start_child(args, trial_environment(gpu, threads), dir / "output.log");
-      running.push_back({index, pid, Clock::now(), unix_time(), slot, gpu, std::nullopt, false});
+      running.push_back({index, pid, Clock::now(), unix_time(), std::move(slot), gpu, std::nullopt, false});
       log(fmt::format("started {}{}", join(trial.swept, " "), gpu.empty() ? "" : " on GPU " + gpu));
     }
 
@@ -261,7 +260,7 @@ LaunchResult launch(const fs::path& sweep_dir, const std::vector<TrialSpec>& tri
       }
       if (it->timed_out) status["timed_out"] = true;
       write_atomically(dir / "status.json", status.dump(2) + "\n");
-      if (it->slot_fd >= 0) ::close(it->slot_fd);
+      it->slot.reset();
       ++completed_now;
       if (finished) {
         ++result.finished;

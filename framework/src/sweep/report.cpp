@@ -9,6 +9,7 @@
 #include <set>
 
 #include "files.h"
+#include "text.h"
 
 namespace prefopt::sweep {
 namespace {
@@ -186,23 +187,27 @@ std::string over_training(const std::vector<TrialResult>& results, const std::ma
   return plot.svg();
 }
 
-// Final gold by the noise level (or another swept key) and algorithm, mean ± 95% CI over seeds.
+// Final gold by the swept keys (all but seed and the algorithm: each combination of their values
+// is one level) and algorithm, mean ± 95% CI over seeds.
 std::string by_level(const std::vector<TrialResult>& results, const std::map<std::string, std::string>& colors) {
   std::vector<std::string> keys;
   for (const TrialResult& r : results)
     for (const auto& [key, value] : r.params)
       if (key != "seed" && key != "algorithm" && std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
-  const std::string level_key =
-      std::find(keys.begin(), keys.end(), "annotator.rate") != keys.end() ? "annotator.rate" : keys.empty() ? "" : keys.front();
   std::vector<std::string> levels;
   std::map<std::pair<std::string, std::string>, std::vector<double>> values;  // (level, algorithm) -> final gold
   for (const TrialResult& r : results) {
-    std::string level = "all";
-    for (const auto& [key, value] : r.params)
-      if (key == level_key) level = value;
+    std::vector<std::string> parts;
+    for (const std::string& key : keys) {
+      const auto param = std::find_if(r.params.begin(), r.params.end(), [&](const auto& p) { return p.first == key; });
+      const std::string value = param == r.params.end() ? "-" : param->second;
+      parts.push_back(keys.size() == 1 ? value : key + "=" + value);
+    }
+    const std::string level = keys.empty() ? "all" : join(parts, ", ");
     if (std::find(levels.begin(), levels.end(), level) == levels.end()) levels.push_back(level);
     if (r.state == "finished" && r.finals.contains("final_gold")) values[{level, algorithm_of(r)}].push_back(r.finals.at("final_gold"));
   }
+  const std::string level_key = join(keys, ", ");
   Range yr;
   std::map<std::pair<std::string, std::string>, Statistic> stats;
   for (const auto& [cell, v] : values) {

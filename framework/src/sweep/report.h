@@ -1,8 +1,8 @@
 // `prefopt report`: one self-contained HTML file (inline SVG, no scripts, no network) with
 //   1. gold reward against √KL for every trial's evaluations, by algorithm (the frontier),
 //   2. gold and proxy reward over training, averaged per algorithm (overoptimization),
-//   3. final gold reward by noise level (annotator.rate, or the first other swept key) and
-//      algorithm, with 95% confidence intervals over seeds,
+//   3. final gold reward by the swept keys (each combination of their values but seed's and the
+//      algorithm's) and algorithm, with 95% confidence intervals over seeds,
 //   4. the results table of `prefopt results`.
 #pragma once
 

@@ -13,6 +13,8 @@
 #include "config/override.h"
 #include "files.h"
 #include "prefopt/error.h"
+#include "sweep/manifest.h"
+#include "text.h"
 
 namespace prefopt::sweep {
 namespace fs = std::filesystem;
@@ -101,15 +103,6 @@ class Database {
 
 double number(const json& value) { return value.is_number() ? value.get<double>() : kNaN; }
 
-json sweep_file(const fs::path& sweep_dir) {
-  const json sweep = read_json_or_null(sweep_dir / "sweep.json");
-  if (sweep.is_null())
-    throw ConfigError(fmt::format("'{}' is not a sweep folder (no sweep.json); give the folder `prefopt sweep` or "
-                                  "`prefopt run -m` printed",
-                                  sweep_dir.string()));
-  return sweep;
-}
-
 fs::file_time_type newest_trial_file(const fs::path& sweep_dir, const json& sweep) {
   fs::file_time_type newest = fs::last_write_time(sweep_dir / "sweep.json");
   std::error_code error;
@@ -129,7 +122,7 @@ const std::vector<std::string>& final_metrics() {
 }
 
 void build_index(const fs::path& sweep_dir) {
-  const json sweep = sweep_file(sweep_dir);
+  const json sweep = read_manifest(sweep_dir);
   const fs::path temporary = sweep_dir / "results.sqlite.tmp";
   fs::remove(temporary);
   {
@@ -185,7 +178,7 @@ void build_index(const fs::path& sweep_dir) {
 }
 
 std::vector<TrialResult> load_results(const fs::path& sweep_dir) {
-  const json sweep = sweep_file(sweep_dir);
+  const json sweep = read_manifest(sweep_dir);
   const fs::path index = sweep_dir / "results.sqlite";
   std::error_code error;
   if (!fs::exists(index, error) || fs::last_write_time(index) < newest_trial_file(sweep_dir, sweep)) build_index(sweep_dir);
@@ -255,6 +248,75 @@ std::vector<Group> aggregate(const std::vector<TrialResult>& results, std::vecto
   for (std::size_t g = 0; g < groups.size(); ++g)
     for (const std::string& metric : final_metrics()) groups[g].stats[metric] = summarize(values[g][metric]);
   return groups;
+}
+
+std::string format_results(const std::vector<Group>& groups, const std::string& format) {
+  std::string out;
+  const auto& metrics = final_metrics();
+  if (format == "json") {
+    json json_out = json::array();
+    for (const Group& g : groups) {
+      json row = {{"algorithm", g.algorithm}, {"not_finished", g.failed}};
+      for (const auto& [key, value] : g.key) row["group"][key] = value;
+      for (const std::string& metric : metrics) {
+        const Statistic& s = g.stats.at(metric);
+        const auto finite = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
+        row[metric] = {{"n", s.n}, {"mean", finite(s.mean)}, {"sd", finite(s.sd)}, {"ci95", finite(s.ci95)}};
+      }
+      json_out.push_back(row);
+    }
+    return json_out.dump(2) + "\n";
+  }
+  if (format == "csv") {
+    std::vector<std::string> header;
+    if (!groups.empty())
+      for (const auto& [key, value] : groups.front().key) header.push_back(key);
+    header.emplace_back("n");
+    for (const std::string& metric : metrics)
+      for (const char* part : {"mean", "sd", "ci95"}) header.push_back(metric + "_" + part);
+    header.emplace_back("not_finished");
+    out += join(header, ",") + "\n";
+    for (const Group& g : groups) {
+      std::vector<std::string> cells;
+      for (const auto& [key, value] : g.key) cells.push_back(value.find_first_of(",\"") == std::string::npos ? value : "\"" + value + "\"");
+      cells.push_back(std::to_string(g.stats.at("final_gold").n));
+      for (const std::string& metric : metrics) {
+        const Statistic& s = g.stats.at(metric);
+        for (const double v : {s.mean, s.sd, s.ci95}) cells.push_back(std::isfinite(v) ? fmt::format("{:.6g}", v) : "");
+      }
+      cells.push_back(std::to_string(g.failed));
+      out += join(cells, ",") + "\n";
+    }
+    return out;
+  }
+  // table
+  std::vector<std::size_t> widths;
+  if (!groups.empty())
+    for (std::size_t k = 0; k < groups.front().key.size(); ++k) {
+      std::size_t w = groups.front().key[k].first.size();
+      for (const Group& g : groups) w = std::max(w, g.key[k].second.size());
+      widths.push_back(w);
+    }
+  std::string header;
+  if (!groups.empty())
+    for (std::size_t k = 0; k < widths.size(); ++k) header += fmt::format("{:<{}}  ", groups.front().key[k].first, widths[k]);
+  header += fmt::format("{:>3}", "n");
+  for (const std::string& metric : metrics) header += fmt::format("  {:>17}", metric);
+  out += header + "\n";
+  for (const Group& g : groups) {
+    std::string line;
+    for (std::size_t k = 0; k < widths.size(); ++k) line += fmt::format("{:<{}}  ", g.key[k].second, widths[k]);
+    line += fmt::format("{:>3}", g.stats.at("final_gold").n);
+    for (const std::string& metric : metrics) {
+      const Statistic& s = g.stats.at(metric);
+      line += fmt::format("  {:>17}", std::isnan(s.mean)   ? std::string("-")
+                                      : std::isnan(s.ci95) ? fmt::format("{:.3f}", s.mean)
+                                                           : fmt::format("{:.3f} ± {:.3f}", s.mean, s.ci95));
+    }
+    if (g.failed > 0) line += fmt::format("  ({} not finished)", g.failed);
+    out += line + "\n";
+  }
+  return out;
 }
 
 }  // namespace prefopt::sweep

@@ -55,4 +55,8 @@ struct Group {
 // of first appearance, and summarizes each final metric over a group's finished trials.
 PREFOPT_API std::vector<Group> aggregate(const std::vector<TrialResult>& results, std::vector<std::string> group_by);
 
+// The groups as `prefopt results` prints them: "table" (mean ± 95% CI), "csv" (mean, sd, ci95 per
+// metric; empty cells for undefined values) or "json" (null for them).
+PREFOPT_API std::string format_results(const std::vector<Group>& groups, const std::string& format);
+
 }  // namespace prefopt::sweep

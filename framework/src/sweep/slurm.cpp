@@ -2,10 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "config/validate.h"
 #include "files.h"
@@ -168,6 +170,24 @@ std::string submit(const fs::path& sweep_dir, const std::vector<std::size_t>& in
   submissions.push_back({{"job_id", job_id}, {"array", array}, {"indices", indices}, {"submitted_at", unix_time()}});
   write_atomically(submissions_file(sweep_dir), submissions.dump(2) + "\n");
   return job_id;
+}
+
+bool follow_queue(const fs::path& sweep_dir, const std::function<void(const std::string&)>& status) {
+  std::string last;
+  for (std::map<std::size_t, QueuedTask> queued; !(queued = queued_trials(sweep_dir)).empty();) {
+    std::map<std::string, std::int64_t> states;
+    for (const auto& [index, task] : queued) ++states[task.state];
+    std::int64_t held = 0;
+    for (const auto& [state, count] : states)
+      if (state != "RUNNING" && state != "PENDING" && state != "COMPLETING" && state != "CONFIGURING") held += count;
+    const std::string line = fmt::format("slurm: {} running, {} pending{}", states["RUNNING"] + states["COMPLETING"],
+                                         states["PENDING"] + states["CONFIGURING"], held > 0 ? fmt::format(", {} held", held) : "");
+    if (line != last) status(line);
+    last = line;
+    if (held == static_cast<std::int64_t>(queued.size())) return false;
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+  }
+  return true;
 }
 
 }  // namespace prefopt::sweep

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -41,6 +42,12 @@ struct QueuedTask {
 // The sweep's array tasks still known to Slurm's queue, by trial index. Empty when nothing was
 // submitted. Throws when squeue fails.
 PREFOPT_API std::map<std::size_t, QueuedTask> queued_trials(const std::filesystem::path& sweep_dir);
+
+// Follows the sweep's array tasks until none is left in Slurm's queue, polling every two seconds
+// and calling `status` with a line ("slurm: 3 running, 5 pending, 1 held") whenever the counts
+// change. Returns false when it stopped because only held tasks are left (REQUEUE_HOLD,
+// SPECIAL_EXIT, held after a failed launch): they wait for a person.
+PREFOPT_API bool follow_queue(const std::filesystem::path& sweep_dir, const std::function<void(const std::string&)>& status);
 
 // Writes the batch script and submits `indices` as one job array; records the job in
 // submissions.json and returns its id. Throws with sbatch's message when it refuses.

@@ -59,8 +59,7 @@ class Grpo final : public Algorithm {
 };
 
 void register_plugins(Registrar& registrar) {
-  std::vector<ParamSpec> params = rollout_params(8, 2);
-  params[0] = ParamSpec::integer("prompts", 8, "fresh prompts per rollout").min(1);
+  std::vector<ParamSpec> params = rollout_params({.prompts = 8, .per_prompt = 8}, 2);
   params.push_back(ParamSpec::real("learning_rate", 3e-4, "AdamW learning rate").min(0.0));
   params.push_back(ParamSpec::real("max_grad_norm", 1.0, "clip the gradient's global norm to this; 0: no clipping").min(0.0));
   params.push_back(ParamSpec::integer("epochs", 1, "gradient steps per rollout (mu)").min(1));

@@ -142,7 +142,7 @@ class Ppo final : public Algorithm {
 };
 
 void register_plugins(Registrar& registrar) {
-  std::vector<ParamSpec> params = rollout_params(1, 1);
+  std::vector<ParamSpec> params = rollout_params({.prompts = 64, .per_prompt = 1}, 1);
   for (ParamSpec spec : {
            ParamSpec::real("learning_rate", 3e-4, "the policy's AdamW learning rate").min(0.0),
            ParamSpec::real("critic_learning_rate", 1e-3, "the critic's AdamW learning rate").min(0.0),

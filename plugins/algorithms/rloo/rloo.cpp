@@ -47,8 +47,7 @@ class Rloo final : public Algorithm {
 };
 
 void register_plugins(Registrar& registrar) {
-  std::vector<ParamSpec> params = rollout_params(4, 2);
-  params[0] = ParamSpec::integer("prompts", 16, "fresh prompts per rollout").min(1);
+  std::vector<ParamSpec> params = rollout_params({.prompts = 16, .per_prompt = 4}, 2);
   params.push_back(ParamSpec::real("learning_rate", 3e-4, "AdamW learning rate").min(0.0));
   params.push_back(ParamSpec::real("max_grad_norm", 1.0, "clip the gradient's global norm to this; 0: no clipping").min(0.0));
   params.push_back(ParamSpec::real("kl_coef", 0.05, "beta: weight of the response's KL in its reward").min(0.0));

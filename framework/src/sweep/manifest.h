@@ -1,0 +1,36 @@
+// SWEEP_DIR/sweep.json, the plan of a sweep: the experiment, the spec it was expanded from, the
+// launcher and every trial's name, overrides, swept values and resolved-config hash, in order (a
+// trial's index there is its Slurm array index). Written before any trial starts; read by each
+// trial process, the results index, `prefopt status` and a resumed sweep.
+#pragma once
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "sweep/spec.h"
+
+namespace prefopt::sweep {
+
+struct PlannedTrial {
+  TrialSpec spec;
+  std::string config_hash;  // of the resolved config: detects an experiment edited mid-sweep
+};
+
+// Writes sweep.json (atomically). `run_arguments` are what every trial's run gets from the
+// command line (--cache, --config-dir, --plugin-path).
+PREFOPT_API void write_manifest(const std::filesystem::path& sweep_dir, const SweepSpec& spec,
+                                const std::string& launcher, const std::vector<std::string>& run_arguments,
+                                const std::vector<PlannedTrial>& planned);
+
+// sweep.json of `sweep_dir`; ConfigError when there is none (not a sweep folder).
+PREFOPT_API nlohmann::json read_manifest(const std::filesystem::path& sweep_dir);
+
+// Refuses (ConfigError) to resume a sweep folder whose trials differ from `planned`: trials
+// removed, or whose resolved config changed; trials added only with `extend`. Nothing to check
+// in a folder without sweep.json.
+PREFOPT_API void check_resume(const std::filesystem::path& sweep_dir, const std::filesystem::path& experiment,
+                              const std::vector<PlannedTrial>& planned, bool extend);
+
+}  // namespace prefopt::sweep
