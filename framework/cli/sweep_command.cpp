@@ -270,7 +270,7 @@ int report_command(const Args& args) {
   if (parse_args(args,
                  "usage: prefopt report SWEEP_DIR [--out FILE]\n\n"
                  "Writes one self-contained HTML file (inline SVG) with the sweep's gold-vs-sqrt(KL) frontier,\n"
-                 "gold and proxy reward over training, final gold by noise level with confidence intervals,\n"
+                 "gold and proxy reward over training, final gold by the swept keys with confidence intervals,\n"
                  "and the results table.",
                  options, positional, vars))
     return 0;
