@@ -4,8 +4,11 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <fstream>
 
+#include "config/compose.h"
 #include "config/validate.h"
+#include "pipeline/sections.h"
 #include "prefopt/ensemble.h"
 #include "support.h"
 #include "text.h"
@@ -111,35 +114,42 @@ TEST_CASE("a plugin object outlives its registry: its info and error messages st
                                                 library + ")"));
 }
 
-// Group files in experiments/<kind>/ are presets (`algorithm=ipo`): each names an installed plugin
-// under a name of its own (a file named after its plugin would hide the plugin's defaults from
-// `algorithm=NAME`, which needs no file), sets some of its parameters, to valid values, and
-// repeats none of its defaults (a copied default goes stale when the schema's changes).
+// Group files in experiments/<kind>/ are presets (`algorithm=ipo`): each composes to an installed
+// plugin under a name of its own (a file named after its plugin would hide the plugin's built-in
+// option), valid values, and sets some parameters itself, none to its default (a copied default
+// goes stale when the schema's changes).
 TEST_CASE("the group files in experiments/ are presets of installed plugins that repeat no default", "[registry][config]") {
   const Registry registry = test::load_registry();
+  const fs::path experiments = fs::path(PREFOPT_SOURCE_DIR) / "experiments";
+  test::TempDir dir;
   std::size_t presets = 0;
   for (PluginKind kind : kAllPluginKinds) {
-    const fs::path group = fs::path(PREFOPT_SOURCE_DIR) / "experiments" / to_string(kind);
-    if (!fs::is_directory(group)) continue;
-    for (const auto& file : fs::directory_iterator(group)) {
+    const std::string group = to_string(kind);
+    if (!fs::is_directory(experiments / group)) continue;
+    for (const auto& file : fs::directory_iterator(experiments / group)) {
       ++presets;
+      const std::string stem = file.path().stem().string();
       INFO(file.path());
-      config::Node experiment;
-      experiment.table().emplace_back(to_string(kind), config::load_toml_file(file.path().string()));
-      CHECK(config::validate_plugins(experiment, registry).empty());
-      const config::Node& section = experiment.table().front().second;
-      const config::Node* plugin = section.child("plugin");
+      const fs::path experiment = dir.path() / "preset.toml";
+      std::ofstream(experiment) << "defaults = [{" << group << " = \"" << stem << "\"}]\n";
+      const config::Node composed =
+          config::Composer(experiment, {experiments}, plugin_options(registry)).compose({}).config;
+      CHECK(config::validate_plugins(composed, registry).empty());
+      const config::Node* plugin = config::find(composed, group + ".plugin");
+      REQUIRE((plugin != nullptr && plugin->is_string()));
+      const std::string& name = std::get<std::string>(plugin->value);
+      CHECK(stem != name);
       const auto infos = registry.plugins(kind);
-      const auto named = std::find_if(infos.begin(), infos.end(), [&](const PluginInfo* i) {
-        return plugin != nullptr && plugin->is_string() && i->name == std::get<std::string>(plugin->value);
-      });
-      if (named == infos.end()) continue;  // reported above
-      const PluginInfo& info = **named;
-      CHECK(file.path().stem() != info.name);
-      CHECK(!config::section_params(section).empty());
-      for (const auto& [key, value] : config::section_params(section)) {
-        const auto spec = std::find_if(info.params.begin(), info.params.end(), [&](const ParamSpec& p) { return p.name() == key; });
-        if (spec == info.params.end()) continue;  // reported above
+      const auto info = std::find_if(infos.begin(), infos.end(), [&](const PluginInfo* i) { return i->name == name; });
+      if (info == infos.end()) continue;  // reported above
+      config::Node own = config::load_toml_file(file.path().string());
+      own.erase_child("defaults");
+      own.erase_child("plugin");
+      CHECK(!own.table().empty());
+      for (const auto& [key, value] : config::section_params(own)) {
+        const auto spec = std::find_if((*info)->params.begin(), (*info)->params.end(),
+                                       [&](const ParamSpec& p) { return p.name() == key; });
+        if (spec == (*info)->params.end()) continue;  // reported above
         const auto accepted = spec->accept(value);
         const auto* normalized = std::get_if<ParamValue>(&accepted);
         INFO(key);

@@ -489,11 +489,13 @@ struct Composer::Expansion {
         throw ConfigError(fmt::format("{}: invalid option name '{}' for {}: a file name without '/'", entry.origin,
                                       name, group ? "config group '" + entry.path + "'" : "a config"));
       const fs::path file = composer.find_option(group_path, name);
-      const Node* builtin = file.empty() && group ? composer.builtin_option(group_path, name) : nullptr;
+      // A built-in option, chosen for its group or named in a defaults list of that group's
+      // folder (a preset `algorithm/ipo.toml` starting from `defaults = ["dpo", "_self_"]`).
+      const Node* builtin = file.empty() ? composer.builtin_option(group_path, name) : nullptr;
       if (builtin != nullptr) {
         const std::string child_package = final_package(entry, package, std::nullopt);
-        selected[key] = name;
-        tree.push_back(fmt::format("{}{}: {} (built in) @ {}", indent, key, name,
+        if (group) selected[key] = name;
+        tree.push_back(fmt::format("{}{}{} (built in) @ {}", indent, group ? key + ": " : "", name,
                                    child_package.empty() ? "_global_" : child_package));
         expand(*builtin, "built-in option " + group_path + "/" + name, group_path, child_package, depth + 1);
         continue;
