@@ -44,7 +44,7 @@ class Raft final : public Algorithm {
 
 void register_plugins(Registrar& registrar) {
   std::vector<ParamSpec> params = rollout_params({.prompts = 16, .per_prompt = 4}, 2);
-  params.push_back(ParamSpec::real("learning_rate", 1e-3, "AdamW learning rate").min(0.0));
+  params.push_back(ParamSpec::real("learning_rate", 1e-4, "AdamW learning rate").min(0.0));
   params.push_back(ParamSpec::real("max_grad_norm", 1.0, "clip the gradient's global norm to this; 0: no clipping").min(0.0));
   registrar.add<Raft>({.name = "raft",
                        .version = "1.0.0",
