@@ -1,15 +1,12 @@
 // `prefopt sweep`, `prefopt run -m`, `prefopt results`, `prefopt report`: sweeps of trials, each
 // trial its own process, resumable, with results aggregated over seeds and an HTML report.
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <thread>
 
 #include "commands.h"
 #include "config/interpolate.h"

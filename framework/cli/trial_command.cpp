@@ -2,7 +2,6 @@
 // launcher (a local child process, a Slurm array task), and `prefopt status SWEEP_DIR`.
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>

@@ -330,7 +330,7 @@ std::vector<std::string> Composer::group_options(std::string_view group) const {
 const Node* Composer::builtin_option(std::string_view group, std::string_view option) const {
   const auto options = builtin_options_.find(group);
   if (options == builtin_options_.end()) return nullptr;
-  const auto found = options->second.find(std::string(option));
+  const auto found = options->second.find(option);
   return found == options->second.end() ? nullptr : &found->second;
 }
 

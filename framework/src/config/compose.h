@@ -53,7 +53,7 @@ struct Trial {
 // Options that need no file, by group then option: prefopt gives every installed plugin as an
 // option of its kind's group ("algorithm/dpo": `plugin = "dpo"` and its parameters at their
 // defaults), so `algorithm=my_algo` works for any installed plugin without a group file.
-using BuiltinOptions = std::map<std::string, std::map<std::string, Node>, std::less<>>;
+using BuiltinOptions = std::map<std::string, std::map<std::string, Node, std::less<>>, std::less<>>;
 
 class PREFOPT_API Composer {
  public:

@@ -1,7 +1,5 @@
 #include "pipeline/stage_cache.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
