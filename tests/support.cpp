@@ -117,9 +117,15 @@ std::vector<fs::path> sweep_trial_dirs(const fs::path& sweep_dir) {
   return out;
 }
 
-bool wait_for_file(const fs::path& file, int seconds) {
+bool wait_for_file(const fs::path& file, int seconds, int pid) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  const auto ended = [pid] {
+    siginfo_t info{};
+    return pid > 0 && ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+           info.si_pid != 0;
+  };
   while (!fs::exists(file)) {
+    if (ended()) return fs::exists(file);
     if (std::chrono::steady_clock::now() > deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }

@@ -58,8 +58,10 @@ inline constexpr const char* kSkippedMarker = "prefopt-test-skipped:";
 // The trial folders of the sweep in `sweep_dir`, in sweep.json's order.
 std::vector<std::filesystem::path> sweep_trial_dirs(const std::filesystem::path& sweep_dir);
 
-// Waits until `file` exists; false after `seconds`.
-bool wait_for_file(const std::filesystem::path& file, int seconds);
+// Waits until `file` exists. False as soon as the process `pid` (when given) has ended without
+// writing it, or after `seconds`: a guard against a hang only, since on a loaded 2-core CI machine
+// a trial's stages can take minutes before the file appears. The process is not reaped.
+bool wait_for_file(const std::filesystem::path& file, int seconds, int pid = 0);
 
 // `prefopt sweep SWEEP --out OUT --cache CACHE` with the experiments' config groups and the test
 // libraries' test_trainer on the plugin path, then `extra`.

@@ -59,7 +59,7 @@ TEST_CASE("a run stopped by SIGTERM continues from its checkpoint to the metrics
     CHECK_FALSE(fs::exists(whole / "checkpoint"));  // removed once the trial ends
 
     const int pid = test::spawn_cli(run_args(stopped, algorithm), dir.path() / (algorithm + ".log"));
-    REQUIRE(test::wait_for_file(stopped / "checkpoint" / "checkpoint.json", 120));
+    REQUIRE(test::wait_for_file(stopped / "checkpoint" / "checkpoint.json", 400, pid));
     ::kill(pid, SIGTERM);
     REQUIRE(test::wait_cli(pid) == 75);
     const std::string log = test::read_file(dir.path() / (algorithm + ".log"));
@@ -107,16 +107,17 @@ TEST_CASE("run --continue needs the same configuration, and leaves a finished ru
 TEST_CASE("an interrupted local sweep continues its stopped trials from their checkpoints", "[checkpoint][sweep][e2e]") {
   const test::TempDir dir;
   const fs::path sweep = dir.path() / "s.toml", out = dir.path() / "out";
+  // Two trials share the cores here, and only resuming is under test: a shorter SFT stage.
   std::string overrides;
-  for (const std::string& o : kSmall) overrides += "\"" + o + "\", ";
+  for (const std::string& o : kSmall) overrides += "\"" + (o == "sft.steps=100" ? "sft.steps=30" : o) + "\", ";
   std::ofstream(sweep) << "experiment = \"" << kExperiment << "\"\noverrides = [" << overrides
                        << "\"algorithm=dpo\", \"" << kAlgorithmSize.at("dpo") << "\"]\nseeds = [0, 1]\n";
   const std::vector<std::string> args = {"sweep", sweep.string(), "--out", out.string(), "--cache", shared_cache().string()};
   const int pid = test::spawn_cli(args, dir.path() / "first.log");
-  REQUIRE(test::wait_for_file(out / "sweep.json", 60));
+  REQUIRE(test::wait_for_file(out / "sweep.json", 400, pid));
   const json plan = json::parse(test::read_file(out / "sweep.json"));
   const fs::path first = out / plan["trials"][0]["name"].get<std::string>();
-  REQUIRE(test::wait_for_file(first / "checkpoint" / "checkpoint.json", 120));
+  REQUIRE(test::wait_for_file(first / "checkpoint" / "checkpoint.json", 400, pid));
   ::kill(pid, SIGTERM);
   CHECK(test::wait_cli(pid) == 130);
   const json status = json::parse(test::read_file(first / "status.json"));

@@ -126,7 +126,7 @@ TEST_CASE("a Slurm trial warned with SIGUSR1 requeues itself and resumes with id
   const fs::path out = f.dir.path() / "slurm";
   REQUIRE(run_cli(f.args(sweep, out)).status == 0);
   const fs::path trial = test::sweep_trial_dirs(out)[0];
-  REQUIRE(test::wait_for_file(trial / "checkpoint" / "checkpoint.json", 120));
+  REQUIRE(test::wait_for_file(trial / "checkpoint" / "checkpoint.json", 300));
   const std::string job = read_json(out / "slurm" / "submissions.json")[0]["job_id"];
   // What Slurm sends --signal=B:USR1@N seconds before the time limit, now.
   REQUIRE(std::system(fmt::format("scancel --batch --signal=USR1 {}_0", job).c_str()) == 0);
