@@ -23,6 +23,9 @@ function(prefopt_add_plugin name kind)
   set(target prefopt_${kind}_${name})
   add_library(${target} MODULE ${arg_SOURCES})
   target_link_libraries(${target} PRIVATE prefopt::prefopt ${arg_LIBRARIES})
+  # A plugin reaches prefopt through the SDK only: a call into prefopt's internals, or anything
+  # else left unresolved, fails here at link time rather than when prefopt loads the library.
+  target_link_options(${target} PRIVATE LINKER:--no-undefined)
   # The build type is part of the toolchain fingerprint prefopt checks when loading the plugin. A
   # project that sets none builds its plugins as prefopt was built (that build type's flags and
   # name), on the plugin targets only: the project's own cache and other targets are untouched.

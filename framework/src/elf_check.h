@@ -9,12 +9,10 @@
 #include <optional>
 #include <string>
 
-#include "prefopt/export.h"
-
 namespace prefopt {
 
 // nullopt when the file looks loadable; otherwise what is wrong with it, phrased to follow
 // "<file>: ".
-PREFOPT_API std::optional<std::string> check_elf_shared_object(const std::filesystem::path& file);
+std::optional<std::string> check_elf_shared_object(const std::filesystem::path& file);
 
 }  // namespace prefopt

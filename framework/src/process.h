@@ -4,8 +4,6 @@
 #include <string>
 #include <vector>
 
-#include "prefopt/export.h"
-
 namespace prefopt {
 
 struct ProgramOutput {
@@ -16,10 +14,10 @@ struct ProgramOutput {
 
 // Runs `program` (looked up on PATH) with `args`, no shell, stdin closed. Throws ConfigError when
 // the program is not on PATH (`hint` says what provides it).
-PREFOPT_API ProgramOutput run_program(const std::string& program, const std::vector<std::string>& args,
+ProgramOutput run_program(const std::string& program, const std::vector<std::string>& args,
                                       const std::string& hint);
 
 // `text` quoted for a POSIX shell.
-PREFOPT_API std::string shell_quote(const std::string& text);
+std::string shell_quote(const std::string& text);
 
 }  // namespace prefopt

@@ -122,9 +122,10 @@ std::string PluginSearchPath::describe() const {
   return out;
 }
 
+// The built-in plugins sit beside libprefopt, the SDK they link, in the build tree as installed.
 fs::path default_plugin_dir() {
   Dl_info info{};
-  if (dladdr(reinterpret_cast<void*>(&default_plugin_dir), &info) == 0 || info.dli_fname == nullptr)
+  if (dladdr(reinterpret_cast<void*>(&version_string), &info) == 0 || info.dli_fname == nullptr)
     return "/usr/local/lib/prefopt/plugins";
   std::error_code error;
   fs::path library = fs::canonical(info.dli_fname, error);

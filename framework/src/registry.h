@@ -32,7 +32,7 @@ struct SearchDir {
   std::string origin;          // where it came from: "--plugin-path", "PREFOPT_PLUGIN_PATH", ...
 };
 
-class PREFOPT_API PluginSearchPath {
+class PluginSearchPath {
  public:
   // `list` is ':'-separated; empty entries are ignored. Earlier additions are searched first.
   void add(std::string_view list, const std::string& origin);
@@ -47,7 +47,7 @@ class PREFOPT_API PluginSearchPath {
   std::vector<SearchDir> dirs_;
 };
 
-PREFOPT_API std::filesystem::path default_plugin_dir();
+std::filesystem::path default_plugin_dir();
 
 struct LoadProblem {
   std::filesystem::path file;
@@ -63,12 +63,12 @@ struct ParamProblem {
 // Validates `given` against `schema`: unknown keys (with did-you-mean), types, ranges and
 // choices. Fills defaults for parameters not given. Returns every problem at once; `owner` names
 // the schema in messages ("algorithm 'dpo'", "[train]").
-PREFOPT_API std::variant<Params, std::vector<ParamProblem>> check_values(const std::vector<ParamSpec>& schema,
+std::variant<Params, std::vector<ParamProblem>> check_values(const std::vector<ParamSpec>& schema,
                                                                          const ParamMap& given, std::string_view owner);
 // check_values against a plugin's schema.
-PREFOPT_API std::variant<Params, std::vector<ParamProblem>> check_params(const PluginInfo& info, const ParamMap& given);
+std::variant<Params, std::vector<ParamProblem>> check_params(const PluginInfo& info, const ParamMap& given);
 
-class PREFOPT_API Registry {
+class Registry {
  public:
   static Registry load(const PluginSearchPath& path);
 

@@ -13,11 +13,9 @@
 #include <cstddef>
 #include <string>
 
-#include "prefopt/export.h"
-
 namespace prefopt {
 
-struct PREFOPT_API Runtime {
+struct Runtime {
   c10::Device device{c10::kCPU};
   at::ScalarType dtype = at::kFloat;  // kFloat, or kBFloat16: autocast, fp32 weights and optimizer state
   bool tf32 = true;                   // CUDA fp32 matrix products in TF32
@@ -32,16 +30,16 @@ struct PREFOPT_API Runtime {
 // process sees (CUDA_VISIBLE_DEVICES renumbers them from 0). "auto" is cuda:0 when there is one.
 // Throws ConfigError naming `origin` (file:line:column) for a malformed setting or a CUDA device
 // that is not there.
-PREFOPT_API c10::Device resolve_device(const std::string& setting, const std::string& origin, std::size_t cuda_devices);
+c10::Device resolve_device(const std::string& setting, const std::string& origin, std::size_t cuda_devices);
 
 // resolve_device against this process's CUDA devices, with `dtype` ("float32", "bfloat16").
-PREFOPT_API Runtime resolve_runtime(const std::string& device, const std::string& dtype, bool tf32,
+Runtime resolve_runtime(const std::string& device, const std::string& dtype, bool tf32,
                                     const std::string& origin);
 
 // Sets the calling thread's precision for the runtime while it lives: autocast to bfloat16 on the
 // runtime's device type (its cast cache off, since weights change in place between forward
 // passes), and TF32 for CUDA fp32 matrix products. Restores the previous settings.
-class PREFOPT_API PrecisionScope {
+class PrecisionScope {
  public:
   explicit PrecisionScope(const Runtime& runtime);
   ~PrecisionScope();

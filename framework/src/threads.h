@@ -12,15 +12,13 @@
 #include <cstdint>
 #include <string>
 
-#include "prefopt/export.h"
-
 namespace prefopt {
 
 // One of `parallel` trials' share of `cores`: max(1, cores / parallel).
-PREFOPT_API std::int64_t thread_share(std::int64_t cores, std::int64_t parallel);
+std::int64_t thread_share(std::int64_t cores, std::int64_t parallel);
 
 // The cores this process may run on (its CPU affinity, as Slurm and taskset restrict it).
-PREFOPT_API std::int64_t available_cores();
+std::int64_t available_cores();
 
 struct ThreadPlan {
   std::int64_t blas = 1;      // OpenBLAS threads; 0 where no OpenBLAS is loaded
@@ -31,14 +29,14 @@ struct ThreadPlan {
 // `runtime.threads` when positive; otherwise the share a launcher gave this trial
 // (OPENBLAS_NUM_THREADS: the local launcher's cores / jobs, Slurm's cpus per task); otherwise
 // every available core. Without OpenBLAS in the process, the share goes to the intra-op pool.
-PREFOPT_API ThreadPlan plan_threads(std::int64_t requested);
+ThreadPlan plan_threads(std::int64_t requested);
 
 // Sizes both pools for this process.
-PREFOPT_API void apply_threads(const ThreadPlan& plan);
+void apply_threads(const ThreadPlan& plan);
 
 // The BLAS that libtorch's CPU matrix products reach, as this process runs it, for run.log and
 // the benchmark reports: "OpenBLAS 0.3.21, Cooperlake kernels, 2 threads" (the kernels OpenBLAS
 // picked for this CPU, or OPENBLAS_CORETYPE's), or "MKL (in libtorch), 2 OpenMP threads".
-PREFOPT_API std::string blas_description();
+std::string blas_description();
 
 }  // namespace prefopt

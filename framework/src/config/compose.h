@@ -55,7 +55,7 @@ struct Trial {
 // defaults), so `algorithm=my_algo` works for any installed plugin without a group file.
 using BuiltinOptions = std::map<std::string, std::map<std::string, Node, std::less<>>, std::less<>>;
 
-class PREFOPT_API Composer {
+class Composer {
  public:
   // A file on the search path wins over a built-in option of the same name (a preset).
   Composer(const std::filesystem::path& experiment, const std::vector<std::filesystem::path>& config_dirs,

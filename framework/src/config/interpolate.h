@@ -17,6 +17,6 @@ namespace prefopt::config {
 
 // Resolves every interpolation in `config` in place. Throws ConfigError listing every mandatory
 // value (`???`) left unset, or the first interpolation that cannot be resolved.
-PREFOPT_API void resolve_interpolations(Node& config);
+void resolve_interpolations(Node& config);
 
 }  // namespace prefopt::config

@@ -16,15 +16,13 @@
 #include <variant>
 #include <vector>
 
-#include "prefopt/export.h"
-
 namespace prefopt::config {
 
 struct Node;
 using Array = std::vector<Node>;
 using Table = std::vector<std::pair<std::string, Node>>;
 
-struct PREFOPT_API Node {
+struct Node {
   using Value = std::variant<bool, std::int64_t, double, std::string, Array, Table>;
   Value value = Table{};
   std::string origin;
@@ -45,28 +43,28 @@ struct PREFOPT_API Node {
   bool erase_child(std::string_view key);
 };
 
-PREFOPT_API bool operator==(const Node& a, const Node& b);  // values only, origins ignored
-PREFOPT_API std::ostream& operator<<(std::ostream& out, const Node& node);  // as inline TOML
+bool operator==(const Node& a, const Node& b);  // values only, origins ignored
+std::ostream& operator<<(std::ostream& out, const Node& node);  // as inline TOML
 
 // "bool", "int", "float", "string", "list", "table".
-PREFOPT_API const char* type_name(const Node& node);
+const char* type_name(const Node& node);
 // The value as inline TOML: 0.5, "text", [1, 2], {a = 1}.
-PREFOPT_API std::string format_inline(const Node& node);
+std::string format_inline(const Node& node);
 
 // Dotted key paths. A segment that is a number indexes a list ("x.1").
-PREFOPT_API std::vector<std::string> split_key(std::string_view dotted);
-PREFOPT_API Node* find(Node& root, std::string_view dotted);
-PREFOPT_API const Node* find(const Node& root, std::string_view dotted);
+std::vector<std::string> split_key(std::string_view dotted);
+Node* find(Node& root, std::string_view dotted);
+const Node* find(const Node& root, std::string_view dotted);
 
 // Recursively merges `from` into `into`: tables merge key by key, anything else replaces (arrays
 // are not concatenated), the later value wins.
-PREFOPT_API void merge(Node& into, Node from);
+void merge(Node& into, Node from);
 
 // Reads a TOML file into a tree whose origins are "file:line:column". Throws ConfigError with
 // the parser's file:line:column message for invalid TOML.
-PREFOPT_API Node load_toml_file(const std::string& file);
-PREFOPT_API Node parse_toml(std::string_view text, const std::string& source_name);
+Node load_toml_file(const std::string& file);
+Node parse_toml(std::string_view text, const std::string& source_name);
 // The tree as a TOML document (tables as [sections]).
-PREFOPT_API std::string to_toml_string(const Node& table);
+std::string to_toml_string(const Node& table);
 
 }  // namespace prefopt::config

@@ -66,20 +66,20 @@ struct Override {
 };
 
 // Throws ConfigError ("invalid override 'x': ...", with a caret under the offending column).
-PREFOPT_API Override parse_override(std::string_view text);
+Override parse_override(std::string_view text);
 // Parses only a value (the text after '='), as in Hydra's tests of the value grammar.
-PREFOPT_API OverrideValue parse_override_value(std::string_view text);
+OverrideValue parse_override_value(std::string_view text);
 
 // `value` written as an override value that parses back to it: strings bare when they can be
 // ("dpo") and quoted otherwise ('a,b', '1', 'true'); other values as inline TOML.
-PREFOPT_API std::string override_value_text(const Node& value);
+std::string override_value_text(const Node& value);
 
 // Expands a sweep to its grid values. `group_options` are the options a glob selects from.
 // Throws ConfigError for interval() (continuous: only a search sweeper can use it).
-PREFOPT_API std::vector<Node> sweep_values(const Sweep& sweep, const std::vector<std::string>& group_options,
+std::vector<Node> sweep_values(const Sweep& sweep, const std::vector<std::string>& group_options,
                                            const std::string& override_text);
 
 // fnmatch-style matching with `*`, `?` and `[...]`.
-PREFOPT_API bool glob_match(std::string_view pattern, std::string_view text);
+bool glob_match(std::string_view pattern, std::string_view text);
 
 }  // namespace prefopt::config

@@ -26,25 +26,25 @@ struct ValidationProblem {
   bool unknown_plugin = false;
 };
 
-PREFOPT_API std::vector<ValidationProblem> validate_plugins(const Node& config, const Registry& registry);
+std::vector<ValidationProblem> validate_plugins(const Node& config, const Registry& registry);
 
 // Sections with a fixed schema that are not plugins (the pipeline's [sft], [policy], ...).
 using SectionSchemas = std::vector<std::pair<std::string, std::vector<ParamSpec>>>;
-PREFOPT_API std::vector<ValidationProblem> validate_sections(const Node& config, const SectionSchemas& sections);
+std::vector<ValidationProblem> validate_sections(const Node& config, const SectionSchemas& sections);
 
 // The experiment's top-level keys: `seed` (an integer >= 0), the plugin sections, `sections`,
 // [plugins] (paths) and [prefopt] (searchpath, sweep); anything else is unknown. A config that
 // names no task and no algorithm is not an experiment and is not checked.
-PREFOPT_API std::vector<ValidationProblem> validate_top_level(const Node& config, const SectionSchemas& sections);
+std::vector<ValidationProblem> validate_top_level(const Node& config, const SectionSchemas& sections);
 
 // Every key of the experiment: validate_top_level, validate_plugins, validate_sections. Throws
 // when there are problems: PluginError (exit 3) if a named plugin does not exist, else
 // ConfigError (exit 2); the message lists every problem, one per line.
-PREFOPT_API void check_experiment(const Node& config, const Registry& registry, const SectionSchemas& sections = {});
+void check_experiment(const Node& config, const Registry& registry, const SectionSchemas& sections = {});
 
 // The parameters of a plugin section (everything but `plugin`) as a ParamMap, for creation.
-PREFOPT_API ParamMap section_params(const Node& section);
+ParamMap section_params(const Node& section);
 // A parameter value as a config value, each element with `origin`.
-PREFOPT_API Node param_node(const ParamValue& value, const std::string& origin);
+Node param_node(const ParamValue& value, const std::string& origin);
 
 }  // namespace prefopt::config

@@ -9,8 +9,8 @@
 
 namespace prefopt {
 
-PREFOPT_API void save_preferences(const PreferenceData& data, const std::filesystem::path& file);
+void save_preferences(const PreferenceData& data, const std::filesystem::path& file);
 // On the CPU; a std::runtime_error naming the file and the entry when one is missing.
-PREFOPT_API PreferenceData load_preferences(const std::filesystem::path& file);
+PreferenceData load_preferences(const std::filesystem::path& file);
 
 }  // namespace prefopt

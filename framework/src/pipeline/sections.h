@@ -16,21 +16,21 @@ namespace prefopt {
 
 class Registry;
 
-PREFOPT_API const std::vector<std::pair<std::string, std::vector<ParamSpec>>>& pipeline_sections();
+const std::vector<std::pair<std::string, std::vector<ParamSpec>>>& pipeline_sections();
 
 // The values of pipeline section `name`, checked against its schema, defaults filled in.
-PREFOPT_API Params pipeline_section(const config::Node& config, const std::string& name);
+Params pipeline_section(const config::Node& config, const std::string& name);
 
 // Every plugin of `registry` as a built-in option of its kind's config group (config::Composer):
 // "algorithm/dpo" is `plugin = "dpo"` with dpo's parameters at their defaults.
-PREFOPT_API config::BuiltinOptions plugin_options(const Registry& registry);
+config::BuiltinOptions plugin_options(const Registry& registry);
 
 // The experiment's [kind] section; ConfigError when it is missing or names no plugin.
-PREFOPT_API const config::Node& plugin_section(const config::Node& config, PluginKind kind);
+const config::Node& plugin_section(const config::Node& config, PluginKind kind);
 // The plugin it names.
 inline const std::string& plugin_name(const config::Node& section) { return std::get<std::string>(section.child("plugin")->value); }
 
 // The trial's seed: `seed`, 0 when absent; ConfigError when it is not an integer >= 0.
-PREFOPT_API std::int64_t trial_seed(const config::Node& config);
+std::int64_t trial_seed(const config::Node& config);
 
 }  // namespace prefopt

@@ -21,9 +21,9 @@ struct SftReport {
   double final_loss = 0;    // mean over the last 10% of steps
 };
 
-PREFOPT_API SftReport train_sft(Policy& policy, const Task& task, const SftOptions& options, at::Generator& generator);
+SftReport train_sft(Policy& policy, const Task& task, const SftOptions& options, at::Generator& generator);
 
 // Mean negative log-likelihood per response token (EOS included), the SFT loss.
-PREFOPT_API torch::Tensor response_nll(Policy& policy, const Sequences& batch);
+torch::Tensor response_nll(Policy& policy, const Sequences& batch);
 
 }  // namespace prefopt

@@ -10,14 +10,12 @@
 #include <functional>
 #include <string>
 
-#include "prefopt/export.h"
-
 namespace prefopt {
 
 // A stable 64-bit FNV-1a hash as 16 hex digits: the same on every machine and run.
-PREFOPT_API std::string stable_hash(std::string_view text);
+std::string stable_hash(std::string_view text);
 
-class PREFOPT_API StageCache {
+class StageCache {
  public:
   explicit StageCache(std::filesystem::path root) : root_(std::move(root)) {}
 

@@ -17,7 +17,8 @@ namespace fs = std::filesystem;
 
 // Bump when a stage's stored format or computation changes in a way the library hashes miss.
 // 3: keys from the stages' declared inputs, with the plugins' libraries and libprefopt.
-constexpr const char* kStageVersion = "3";
+// 4: and the host code, which left libprefopt for the executables.
+constexpr const char* kStageVersion = "4";
 
 const StageInputs kSftStage{"sft", {"policy", "sft"}, {PluginKind::task}, nullptr};
 const StageInputs kPreferencesStage{"preferences", {"preferences", "eval.temperature"}, {PluginKind::annotator}, &kSftStage};
@@ -33,13 +34,15 @@ std::string file_hash(const fs::path& file) {
   return stable_hash(content.str());
 }
 
-// libprefopt's own file, hashed once per process.
-const std::string& libprefopt_hash() {
+// The code every stage runs besides its plugins' libraries: libprefopt (policy, sampling,
+// losses) and the host code linked into this executable (SFT, the stage drivers). Hashed once
+// per process.
+const std::string& framework_hash() {
   static const std::string hash = [] {
     Dl_info info{};
-    if (dladdr(reinterpret_cast<void*>(&stage_key), &info) == 0 || info.dli_fname == nullptr)
+    if (dladdr(reinterpret_cast<void*>(&version_string), &info) == 0 || info.dli_fname == nullptr)
       throw std::runtime_error("cannot find libprefopt's file to key the stage cache");
-    return file_hash(info.dli_fname);
+    return stable_hash(file_hash(info.dli_fname) + file_hash("/proc/self/exe"));
   }();
   return hash;
 }
@@ -106,7 +109,7 @@ StageKey stage_key(const StageInputs& stage, const config::Node& config, const R
     material += fmt::format("{} plugin {} {}, library {} ({})\n", to_string(kind), info.name, info.version,
                             file_hash(info.library), fs::path(info.library).filename().string());
   }
-  material += fmt::format("libprefopt {}\n", libprefopt_hash());
+  material += fmt::format("libprefopt and host code {}\n", framework_hash());
   material += fmt::format("seed {}\n", seed);
   material += fmt::format("runtime {} {}{}\n", runtime.device_type(), runtime.dtype_name(), runtime.uses_tf32() ? " tf32" : "");
   if (stage.upstream != nullptr) material += fmt::format("upstream {} {}\n", stage.upstream->name, upstream_key);

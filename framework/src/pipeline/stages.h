@@ -7,8 +7,8 @@
 //
 // A stage's cache key is computed from its declaration alone: the resolved values (defaults
 // filled, so writing a default changes nothing) of the settings it reads, each plugin's name,
-// version and a hash of its library file, a hash of libprefopt (whose policy, trainer and
-// sampling code every stage runs), the seed, the device type and precision, and its upstream
+// version and a hash of its library file, a hash of libprefopt and of the executable the host
+// code is linked into (the policy, SFT and sampling code every stage runs), the seed, the device type and precision, and its upstream
 // stage's key. A stage reads its settings only through `StageSettings`, which refuses a setting
 // the stage did not declare, so a key cannot miss an input: changing an input invalidates
 // exactly the stages that read it and the stages downstream of them.
@@ -33,12 +33,12 @@ struct StageInputs {
   const StageInputs* upstream;        // the stage whose output this one reads, or null
 };
 
-PREFOPT_API extern const StageInputs kSftStage;
-PREFOPT_API extern const StageInputs kPreferencesStage;
-PREFOPT_API extern const StageInputs kRewardModelsStage;
+extern const StageInputs kSftStage;
+extern const StageInputs kPreferencesStage;
+extern const StageInputs kRewardModelsStage;
 
 // A stage's declared settings, resolved against their schemas.
-class PREFOPT_API StageSettings {
+class StageSettings {
  public:
   StageSettings(const StageInputs& stage, const config::Node& config, const Registry& registry);
 
@@ -64,14 +64,14 @@ struct StageKey {
 };
 
 // The key of `stage` for this trial. `upstream_key` is the upstream stage's key ("" for none).
-PREFOPT_API StageKey stage_key(const StageInputs& stage, const config::Node& config, const Registry& registry,
+StageKey stage_key(const StageInputs& stage, const config::Node& config, const Registry& registry,
                                std::int64_t seed, const Runtime& runtime, const std::string& upstream_key);
 
 // The keys of all three stages, each from its upstream's.
 struct TrialStageKeys {
   StageKey sft, preferences, reward_models;
 };
-PREFOPT_API TrialStageKeys trial_stage_keys(const config::Node& config, const Registry& registry, std::int64_t seed,
+TrialStageKeys trial_stage_keys(const config::Node& config, const Registry& registry, std::int64_t seed,
                                             const Runtime& runtime);
 
 }  // namespace prefopt

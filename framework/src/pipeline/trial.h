@@ -37,11 +37,11 @@ struct TrialResult {
 
 // The trial's [runtime] device and dtype, resolved against the CUDA devices this process sees:
 // ConfigError (with the setting's origin) when it names a device that is not there.
-PREFOPT_API Runtime trial_runtime(const config::Node& config);
+Runtime trial_runtime(const config::Node& config);
 // Only that `runtime.device` is well-formed: where trials are planned rather than run (a Slurm
 // login node has no GPU).
-PREFOPT_API void check_device_setting(const config::Node& config);
+void check_device_setting(const config::Node& config);
 
-PREFOPT_API TrialResult run_trial(const config::Node& config, const Registry& registry, const TrialOptions& options);
+TrialResult run_trial(const config::Node& config, const Registry& registry, const TrialOptions& options);
 
 }  // namespace prefopt

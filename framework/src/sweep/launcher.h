@@ -49,14 +49,14 @@ struct LaunchResult {
 
 // Runs every trial of `trials` (the sweep.json of sweep_dir, in its order) not finished yet into
 // sweep_dir/<name>/.
-PREFOPT_API LaunchResult launch(const std::filesystem::path& sweep_dir, const std::vector<TrialSpec>& trials,
+LaunchResult launch(const std::filesystem::path& sweep_dir, const std::vector<TrialSpec>& trials,
                                 const LaunchOptions& options);
 
 // Whether the trial in `trial_dir` finished (its summary.json exists).
-PREFOPT_API bool trial_finished(const std::filesystem::path& trial_dir);
+bool trial_finished(const std::filesystem::path& trial_dir);
 
 // The GPU ids of `--gpus`: "0,1,3", or "auto" (CUDA_VISIBLE_DEVICES if set, else the GPUs the
 // NVIDIA driver lists). Throws ConfigError when auto finds none.
-PREFOPT_API std::vector<std::string> parse_gpus(const std::string& text);
+std::vector<std::string> parse_gpus(const std::string& text);
 
 }  // namespace prefopt::sweep

@@ -20,17 +20,17 @@ struct PlannedTrial {
 
 // Writes sweep.json (atomically). `run_arguments` are what every trial's run gets from the
 // command line (--cache, --config-dir, --plugin-path).
-PREFOPT_API void write_manifest(const std::filesystem::path& sweep_dir, const SweepSpec& spec,
+void write_manifest(const std::filesystem::path& sweep_dir, const SweepSpec& spec,
                                 const std::string& launcher, const std::vector<std::string>& run_arguments,
                                 const std::vector<PlannedTrial>& planned);
 
 // sweep.json of `sweep_dir`; ConfigError when there is none (not a sweep folder).
-PREFOPT_API nlohmann::json read_manifest(const std::filesystem::path& sweep_dir);
+nlohmann::json read_manifest(const std::filesystem::path& sweep_dir);
 
 // Refuses (ConfigError) to resume a sweep folder whose trials differ from `planned`: trials
 // removed, or whose resolved config changed; trials added only with `extend`. Nothing to check
 // in a folder without sweep.json.
-PREFOPT_API void check_resume(const std::filesystem::path& sweep_dir, const std::filesystem::path& experiment,
+void check_resume(const std::filesystem::path& sweep_dir, const std::filesystem::path& experiment,
                               const std::vector<PlannedTrial>& planned, bool extend);
 
 }  // namespace prefopt::sweep

@@ -14,10 +14,10 @@
 
 namespace prefopt::sweep {
 
-PREFOPT_API std::string render_report(const std::string& title, const std::vector<TrialResult>& results);
+std::string render_report(const std::string& title, const std::vector<TrialResult>& results);
 
 // Writes the report of `sweep_dir` to `file` (atomically) and returns nothing; throws like
 // load_results.
-PREFOPT_API void write_report(const std::filesystem::path& sweep_dir, const std::filesystem::path& file);
+void write_report(const std::filesystem::path& sweep_dir, const std::filesystem::path& file);
 
 }  // namespace prefopt::sweep

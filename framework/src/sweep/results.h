@@ -13,8 +13,6 @@
 #include <string>
 #include <vector>
 
-#include "prefopt/export.h"
-
 namespace prefopt::sweep {
 
 struct TrialResult {
@@ -28,13 +26,13 @@ struct TrialResult {
 };
 
 // The final numbers of a trial, in the order they are reported.
-PREFOPT_API const std::vector<std::string>& final_metrics();
+const std::vector<std::string>& final_metrics();
 
 // Reads the index, building it first when missing or stale. Throws ConfigError when `sweep_dir`
 // is not a sweep folder (no sweep.json).
-PREFOPT_API std::vector<TrialResult> load_results(const std::filesystem::path& sweep_dir);
+std::vector<TrialResult> load_results(const std::filesystem::path& sweep_dir);
 // Builds SWEEP_DIR/results.sqlite from the trial folders (atomically replacing an old one).
-PREFOPT_API void build_index(const std::filesystem::path& sweep_dir);
+void build_index(const std::filesystem::path& sweep_dir);
 
 struct Statistic {
   std::int64_t n = 0;
@@ -42,7 +40,7 @@ struct Statistic {
   double sd = 0;    // sample standard deviation (n − 1); NaN for n = 1
   double ci95 = 0;  // half-width of the 95% confidence interval, t(0.975, n − 1) · sd / √n
 };
-PREFOPT_API Statistic summarize(const std::vector<double>& values);
+Statistic summarize(const std::vector<double>& values);
 
 struct Group {
   std::vector<std::pair<std::string, std::string>> key;  // group-by key -> value
@@ -53,10 +51,10 @@ struct Group {
 
 // Groups the trials by the values of `group_by` (default: every swept key but `seed`), in order
 // of first appearance, and summarizes each final metric over a group's finished trials.
-PREFOPT_API std::vector<Group> aggregate(const std::vector<TrialResult>& results, std::vector<std::string> group_by);
+std::vector<Group> aggregate(const std::vector<TrialResult>& results, std::vector<std::string> group_by);
 
 // The groups as `prefopt results` prints them: "table" (mean ± 95% CI), "csv" (mean, sd, ci95 per
 // metric; empty cells for undefined values) or "json" (null for them).
-PREFOPT_API std::string format_results(const std::vector<Group>& groups, const std::string& format);
+std::string format_results(const std::vector<Group>& groups, const std::string& format);
 
 }  // namespace prefopt::sweep

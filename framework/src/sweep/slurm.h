@@ -22,16 +22,16 @@
 namespace prefopt::sweep {
 
 // The [launcher.slurm] table of a sweep file.
-PREFOPT_API const std::vector<ParamSpec>& slurm_params();
+const std::vector<ParamSpec>& slurm_params();
 // Checks `table` (null: all defaults) against slurm_params(); ConfigError names file:line.
-PREFOPT_API Params slurm_options(const config::Node* table);
+Params slurm_options(const config::Node* table);
 
 // The batch script for the sweep in `sweep_dir`, run by `executable`.
-PREFOPT_API std::string sbatch_script(const std::filesystem::path& sweep_dir, const std::filesystem::path& executable,
+std::string sbatch_script(const std::filesystem::path& sweep_dir, const std::filesystem::path& executable,
                                       const Params& options);
 
 // "0-3,7,9-10"
-PREFOPT_API std::string array_ranges(const std::vector<std::size_t>& indices);
+std::string array_ranges(const std::vector<std::size_t>& indices);
 
 // An array task of the sweep still in Slurm's queue.
 struct QueuedTask {
@@ -41,17 +41,17 @@ struct QueuedTask {
 
 // The sweep's array tasks still known to Slurm's queue, by trial index. Empty when nothing was
 // submitted. Throws when squeue fails.
-PREFOPT_API std::map<std::size_t, QueuedTask> queued_trials(const std::filesystem::path& sweep_dir);
+std::map<std::size_t, QueuedTask> queued_trials(const std::filesystem::path& sweep_dir);
 
 // Follows the sweep's array tasks until none is left in Slurm's queue, polling every two seconds
 // and calling `status` with a line ("slurm: 3 running, 5 pending, 1 held") whenever the counts
 // change. Returns false when it stopped because only held tasks are left (REQUEUE_HOLD,
 // SPECIAL_EXIT, held after a failed launch): they wait for a person.
-PREFOPT_API bool follow_queue(const std::filesystem::path& sweep_dir, const std::function<void(const std::string&)>& status);
+bool follow_queue(const std::filesystem::path& sweep_dir, const std::function<void(const std::string&)>& status);
 
 // Writes the batch script and submits `indices` as one job array; records the job in
 // submissions.json and returns its id. Throws with sbatch's message when it refuses.
-PREFOPT_API std::string submit(const std::filesystem::path& sweep_dir, const std::vector<std::size_t>& indices,
+std::string submit(const std::filesystem::path& sweep_dir, const std::vector<std::size_t>& indices,
                                const std::filesystem::path& executable, const Params& options);
 
 }  // namespace prefopt::sweep

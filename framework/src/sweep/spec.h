@@ -52,11 +52,11 @@ struct SweepSpec {
 
 // Reads a sweep file. Throws ConfigError naming file:line for unknown keys (with a did-you-mean)
 // and values of the wrong type.
-PREFOPT_API SweepSpec load_sweep_file(const std::filesystem::path& file);
+SweepSpec load_sweep_file(const std::filesystem::path& file);
 
 // The sweep of `prefopt run -m EXPERIMENT OVERRIDES`: the overrides, with the experiment's
 // `[prefopt.sweep]` keys that the command line does not set as grid axes.
-PREFOPT_API SweepSpec command_line_sweep(const std::filesystem::path& experiment, const std::vector<std::string>& overrides);
+SweepSpec command_line_sweep(const std::filesystem::path& experiment, const std::vector<std::string>& overrides);
 
 struct TrialSpec {
   std::string name;                    // "<swept overrides>-<hash>", safe as a folder name
@@ -66,9 +66,9 @@ struct TrialSpec {
 
 // Expands the sweep into its trials (per-option grids applied by the composed group option).
 // Throws ConfigError for a bad value, an empty axis, or two identical trials.
-PREFOPT_API std::vector<TrialSpec> expand(const SweepSpec& spec, const config::Composer& composer);
+std::vector<TrialSpec> expand(const SweepSpec& spec, const config::Composer& composer);
 
 // "<swept, with unsafe characters replaced>-<first 8 hex of the overrides' hash>".
-PREFOPT_API std::string trial_name(const std::vector<std::string>& swept, const std::vector<std::string>& overrides);
+std::string trial_name(const std::vector<std::string>& swept, const std::vector<std::string>& overrides);
 
 }  // namespace prefopt::sweep

@@ -12,13 +12,11 @@
 #include <utility>
 #include <vector>
 
-#include "prefopt/export.h"
-
 namespace prefopt::tracking {
 
 using KeyValues = std::vector<std::pair<std::string, std::string>>;
 
-class PREFOPT_API MlflowRun {
+class MlflowRun {
  public:
   // Starts a run in experiment `experiment` (created when missing), or with `run_id` given,
   // continues that run (a trial continued after a stop): it is set RUNNING again.

@@ -12,13 +12,11 @@
 #include <utility>
 #include <vector>
 
-#include "prefopt/export.h"
-
 namespace prefopt::tracking {
 
 using Scalars = std::vector<std::pair<std::string, double>>;
 
-class PREFOPT_API EventFileWriter {
+class EventFileWriter {
  public:
   // Creates dir/events.out.tfevents.<seconds>.<host>.<pid> and writes its version record. A run
   // continued after a stop writes a new file beside the old ones; TensorBoard reads them in order.

@@ -34,9 +34,9 @@ struct TrialIdentity {
 
 // The scalars of one evaluation row: numbers by key, lists as key/i, tables as key/name; the
 // step, the label and nulls are left out.
-PREFOPT_API Scalars row_scalars(const nlohmann::json& row);
+Scalars row_scalars(const nlohmann::json& row);
 
-class PREFOPT_API TrialTracker {
+class TrialTracker {
  public:
   // Starts what `config`'s [tracking] section names (nothing when it names nothing).
   TrialTracker(const config::Node& config, TrialIdentity identity, std::function<void(const std::string&)> log);

@@ -4,15 +4,10 @@
 
 #include <fmt/format.h>
 
-#include "build_info.h"
-
 namespace prefopt {
 
 Plugin::~Plugin() = default;
 Registrar::~Registrar() = default;
-
-const char* host_toolchain_fingerprint() { return PREFOPT_TOOLCHAIN_FINGERPRINT; }
-const char* version_string() { return PREFOPT_VERSION; }
 
 const char* to_string(PluginKind kind) {
   switch (kind) {
