@@ -305,6 +305,7 @@ BENCHMARK(BM_TrainingStep)->Arg(64)->Arg(256)->Arg(512)->UseRealTime()->Unit(ben
 }  // namespace
 
 int main(int argc, char** argv) {
+  prefopt::use_best_openblas_kernels(argv);          // as the prefopt binary does
   prefopt::apply_threads(prefopt::plan_threads(0));  // the policy every trial runs under
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -14,6 +14,7 @@
 #include "commands.h"
 #include "config/compose.h"
 #include "files.h"
+#include "run_files.h"
 #include "pipeline/stage_cache.h"
 #include "pipeline/trial.h"
 #include "sweep/spec.h"
@@ -64,7 +65,7 @@ void stop_on_signals() {
 // Whether `run_dir` holds a run of `resolved_text` to continue; throws when it holds another
 // run. A folder with a finished run (summary.json) is the caller's to handle first.
 bool continuable(const fs::path& run_dir, const std::string& resolved_text) {
-  std::ifstream in(run_dir / "resolved.toml");
+  std::ifstream in(run_dir / run_files::kResolved);
   if (!in) return false;
   const std::string before{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
   if (before != resolved_text)
@@ -120,9 +121,9 @@ int run(const Args& args) {
     if (vars.count("experiment")) throw ConfigError("--rerun takes a run folder instead of an experiment and overrides");
     if (vars["multirun"].as<bool>()) throw ConfigError("--rerun repeats one run; it takes no -m");
     const fs::path previous = vars["rerun"].as<std::string>();
-    if (!fs::is_regular_file(previous / "resolved.toml"))
+    if (!fs::is_regular_file(previous / run_files::kResolved))
       throw ConfigError(fmt::format("--rerun: '{}' is not a run folder (no resolved.toml)", previous.string()));
-    experiment = (previous / "resolved.toml").string();
+    experiment = (previous / run_files::kResolved).string();
     std::ifstream run_file(previous / "run.json");
     stem = run_file ? json::parse(run_file).value("experiment_name", "rerun") : "rerun";
   } else {
@@ -148,17 +149,17 @@ int run(const Args& args) {
   const fs::path run_dir =
       vars.count("out") ? fs::path(vars["out"].as<std::string>()) : timestamped(fs::path("outputs") / stem, resolved_text);
   std::error_code error;
-  if (continuing && fs::exists(run_dir / "summary.json", error)) {
+  if (continuing && run_files::finished(run_dir)) {
     fmt::print(stderr, "the run in {} finished already\n", run_dir.string());
     return 0;
   }
   const bool resuming = continuing && continuable(run_dir, resolved_text);
-  if (!continuing && fs::exists(run_dir / "resolved.toml", error))
+  if (!continuing && fs::exists(run_dir / run_files::kResolved, error))
     throw ConfigError(fmt::format("the run folder '{}' holds a run already; choose another --out{}", run_dir.string(),
                                   fs::exists(run_dir / "checkpoint", error) ? ", or continue it with --continue" : ""));
   fs::create_directories(run_dir);
   // A run continued keeps its resolved.toml: it is what --continue compares with.
-  if (!resuming) write_atomically(run_dir / "resolved.toml", resolved_text);
+  if (!resuming) write_atomically(run_dir / run_files::kResolved, resolved_text);
   std::ofstream(run_dir / "overrides.json") << json(overrides).dump(2) << "\n";
   std::ofstream(run_dir / "run.json") << json{{"experiment", experiment},
                                               {"experiment_name", stem},

@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "config/interpolate.h"
 #include "files.h"
+#include "run_files.h"
 #include "pipeline/sections.h"
 #include "pipeline/stage_cache.h"
 #include "sweep/launcher.h"
@@ -91,7 +92,7 @@ int run_on_slurm(const fs::path& sweep_dir, const std::vector<sweep::PlannedTria
   std::vector<std::size_t> missing;
   std::int64_t finished = 0;
   for (std::size_t i = 0; i < planned.size(); ++i) {
-    if (sweep::trial_finished(sweep_dir / planned[i].spec.name))
+    if (run_files::finished(sweep_dir / planned[i].spec.name))
       ++finished;
     else if (!queued.contains(i))
       missing.push_back(i);
@@ -117,7 +118,7 @@ int run_on_slurm(const fs::path& sweep_dir, const std::vector<sweep::PlannedTria
     fmt::print(stderr, "only held tasks are left (see squeue); release them with scontrol release, or scancel them and "
                        "run the sweep again\n");
   std::int64_t not_finished = 0;
-  for (const sweep::PlannedTrial& t : planned) not_finished += sweep::trial_finished(sweep_dir / t.spec.name) ? 0 : 1;
+  for (const sweep::PlannedTrial& t : planned) not_finished += run_files::finished(sweep_dir / t.spec.name) ? 0 : 1;
   return conclude(sweep_dir, not_finished == 0 ? "" : fmt::format("{} trial(s) did not finish; run the same command again to submit them again", not_finished));
 }
 

@@ -11,6 +11,7 @@
 
 #include "commands.h"
 #include "files.h"
+#include "run_files.h"
 #include "sweep/launcher.h"
 #include "sweep/manifest.h"
 #include "sweep/slurm.h"
@@ -48,8 +49,8 @@ struct TrialState {
 };
 
 TrialState trial_state(const fs::path& dir, const std::optional<sweep::QueuedTask>& queued, std::size_t index) {
-  if (sweep::trial_finished(dir)) return {"finished", ""};
-  const json status = read_json_or_null(dir / "status.json");
+  if (run_files::finished(dir)) return {"finished", ""};
+  const json status = run_files::read_status(dir);
   const json checkpoint = read_json_or_null(dir / "checkpoint" / "checkpoint.json");
   const std::string at_step = checkpoint.is_null() ? "" : fmt::format("checkpoint at step {}", checkpoint["step"].get<std::int64_t>());
   if (queued) {
@@ -107,12 +108,12 @@ int trial_command(const Args& args) {
   // One process per trial folder: a second launcher, or a Slurm task started twice, is refused.
   const std::optional<FileLock> lock = FileLock::acquire(dir / "trial.lock", {.wait = false});
   if (!lock) throw ConfigError(fmt::format("trial {} is running already in another process", dir.string()));
-  if (sweep::trial_finished(dir)) {
+  if (run_files::finished(dir)) {
     fmt::print(stderr, "trial {} finished already\n", dir.filename().string());
     return 0;
   }
 
-  const json previous = read_json_or_null(dir / "status.json");
+  const json previous = run_files::read_status(dir);
   json status = {{"name", trial["name"]},
                  {"index", index},
                  {"overrides", trial["overrides"]},
@@ -126,7 +127,7 @@ int trial_command(const Args& args) {
   if (const std::string job = environment("SLURM_ARRAY_JOB_ID"); !job.empty())
     status["slurm"] = {{"job", job + "_" + environment("SLURM_ARRAY_TASK_ID")},
                        {"restart_count", environment("SLURM_RESTART_COUNT")}};
-  write_atomically(dir / "status.json", status.dump(2) + "\n");
+  run_files::write_status(dir, status);
   fmt::print(stderr, "==== prefopt trial {} (attempt {}) on {} ====\n", dir.filename().string(),
              status["attempt"].get<std::int64_t>(), hostname());
 
@@ -145,13 +146,13 @@ int trial_command(const Args& args) {
     exit_status = static_cast<int>(ExitCode::run_failed);
   }
   std::fflush(nullptr);
-  const bool finished = exit_status == 0 && sweep::trial_finished(dir);
+  const bool finished = exit_status == 0 && run_files::finished(dir);
   status["state"] = finished ? "finished" : exit_status == static_cast<int>(ExitCode::stopped) ? "stopped" : "failed";
   status["exit_status"] = exit_status;
   status["ended_at"] = unix_time();
   status["seconds"] = status["ended_at"].get<double>() - status["started_at"].get<double>();
   if (!finished) status["log_tail"] = last_lines(dir / "output.log", 20);
-  write_atomically(dir / "status.json", status.dump(2) + "\n");
+  run_files::write_status(dir, status);
   return exit_status;
 }
 

@@ -3,6 +3,8 @@
 #include <dlfcn.h>
 #include <fmt/format.h>
 #include <sched.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
@@ -34,10 +36,50 @@ F openblas_function(const char* name) {
 using SetThreads = void (*)(int);
 SetThreads openblas_set_num_threads() { return openblas_function<SetThreads>("openblas_set_num_threads"); }
 
+using Text = char* (*)();
+
+// Instruction-set levels of OpenBLAS's x86-64 kernels: 0 SSE, 1 AVX, 2 AVX2 + FMA, 3 AVX-512;
+// -1 for a name not listed (left alone).
+int kernel_level(const char* core) {
+  static constexpr std::pair<const char*, int> kLevels[] = {
+      {"Prescott", 0},  {"Core2", 0},   {"Penryn", 0},     {"Dunnington", 0}, {"Nehalem", 0},
+      {"Atom", 0},      {"Barcelona", 0}, {"Bobcat", 0},   {"Sandybridge", 1}, {"Bulldozer", 1},
+      {"Piledriver", 1}, {"Steamroller", 1}, {"Excavator", 1}, {"Haswell", 2},  {"Zen", 2},
+      {"SkylakeX", 3},  {"Cooperlake", 3}, {"SapphireRapids", 3}};
+  for (const auto& [name, level] : kLevels)
+    if (::strcasecmp(core, name) == 0) return level;
+  return -1;
+}
+
+// The best kernels this CPU runs, with their level.
+std::pair<const char*, int> best_kernels_for_this_cpu() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+    return {"SkylakeX", 3};
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return {"Haswell", 2};
+  return {nullptr, 0};
+}
+
+constexpr const char* kChosenVariable = "PREFOPT_OPENBLAS_CHOSE";  // what OpenBLAS picked, for the run log
+
 }  // namespace
 
+void use_best_openblas_kernels(char** argv) {
+  const auto core = openblas_function<Text>("openblas_get_corename");
+  if (core == nullptr || std::getenv("OPENBLAS_CORETYPE") != nullptr) return;
+  const std::string chosen = core();
+  const int level = kernel_level(chosen.c_str());
+  const auto [best, best_level] = best_kernels_for_this_cpu();
+  if (best == nullptr || level < 0 || level >= best_level) return;
+  ::setenv("OPENBLAS_CORETYPE", best, 1);
+  ::setenv(kChosenVariable, chosen.c_str(), 1);
+  ::execv("/proc/self/exe", argv);  // returns only on failure: go on with the kernels there are
+  ::unsetenv("OPENBLAS_CORETYPE");
+  ::unsetenv(kChosenVariable);
+}
+
 std::string blas_description() {
-  using Text = char* (*)();
   using Count = int (*)();
   const auto config = openblas_function<Text>("openblas_get_config");
   const auto core = openblas_function<Text>("openblas_get_corename");
@@ -47,8 +89,12 @@ std::string blas_description() {
                        at::get_num_threads());
   std::string version = config();
   version = version.substr(0, version.find(' ', version.find(' ') + 1));  // "OpenBLAS 0.3.21"
-  return fmt::format("{}, {} kernels{}, {} threads", version, core(),
-                     std::getenv("OPENBLAS_CORETYPE") != nullptr ? " (OPENBLAS_CORETYPE)" : "", threads());
+  std::string how;
+  if (const char* chosen = std::getenv(kChosenVariable); chosen != nullptr)
+    how = fmt::format(" (OPENBLAS_CORETYPE, set by prefopt: OpenBLAS chose {} for this CPU)", chosen);
+  else if (std::getenv("OPENBLAS_CORETYPE") != nullptr)
+    how = " (OPENBLAS_CORETYPE)";
+  return fmt::format("{}, {} kernels{}, {} threads", version, core(), how, threads());
 }
 
 ThreadPlan plan_threads(std::int64_t requested) {

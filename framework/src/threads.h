@@ -34,6 +34,16 @@ ThreadPlan plan_threads(std::int64_t requested);
 // Sizes both pools for this process.
 void apply_threads(const ThreadPlan& plan);
 
+// OpenBLAS picks its kernels for the CPU when it loads, and a release older than the CPU falls
+// back to generic SSE3 kernels: Debian 12's OpenBLAS 0.3.21 runs "Prescott" kernels on Emerald
+// Rapids Xeons (family 6, model 207), where a 1024³ float matrix product reaches 12.5 GFLOP/s on
+// one core against 75 with the AVX-512 ("SkylakeX") kernels. When the loaded OpenBLAS chose
+// kernels for a lesser instruction set than this CPU has (AVX-512, or AVX2 with FMA), and
+// OPENBLAS_CORETYPE is unset, re-executes this program with OPENBLAS_CORETYPE naming the right
+// ones: OpenBLAS reads it only as it loads, before main. Returns otherwise (a user's own
+// OPENBLAS_CORETYPE is kept; children inherit the setting, so they never re-execute).
+void use_best_openblas_kernels(char** argv);
+
 // The BLAS that libtorch's CPU matrix products reach, as this process runs it, for run.log and
 // the benchmark reports: "OpenBLAS 0.3.21, Cooperlake kernels, 2 threads" (the kernels OpenBLAS
 // picked for this CPU, or OPENBLAS_CORETYPE's), or "MKL (in libtorch), 2 OpenMP threads".

@@ -46,3 +46,21 @@ TEST_CASE("runtime.threads wins, then a launcher's share, then every core", "[th
   CHECK_THAT(blas_description(), Contains(openblas ? "kernels" : "(in libtorch)"));
   at::set_num_threads(intra_op);
 }
+
+// test_main.cpp starts every test process through use_best_openblas_kernels, as the prefopt
+// binary starts: on a CPU with AVX-512 (or AVX2 and FMA) OpenBLAS must then run kernels for it,
+// never the generic SSE3 ones an OpenBLAS older than the CPU falls back to (6x slower here).
+TEST_CASE("OpenBLAS runs kernels for this CPU's instruction set", "[runtime][threads]") {
+  const std::string blas = blas_description();
+  if (!blas.starts_with("OpenBLAS")) return;  // a wheel's libtorch: MKL picks its own kernels
+  if (std::getenv("OPENBLAS_CORETYPE") != nullptr && std::getenv("PREFOPT_OPENBLAS_CHOSE") == nullptr)
+    return;  // the user's choice, kept
+  __builtin_cpu_init();
+  INFO(blas);
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512dq")) {
+    CHECK_THAT(blas, Contains("SkylakeX kernels") || Contains("Cooperlake kernels") || Contains("SapphireRapids kernels"));
+  } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    CHECK_THAT(blas, !Contains("Prescott") && !Contains("Nehalem") && !Contains("Core2") && !Contains("Sandybridge"));
+  }
+}

@@ -8,6 +8,7 @@
 
 #include "config/validate.h"
 #include "files.h"
+#include "run_files.h"
 #include "pipeline/checkpoint.h"
 #include "pipeline/evaluator.h"
 #include "pipeline/preference_file.h"
@@ -278,7 +279,7 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
   Evaluator evaluator(*task, std::move(models), *ensemble, policy, sft, std::move(reference_answers), temperature);
 
   TrialResult result;
-  std::ofstream metrics(options.run_dir / "metrics.jsonl");
+  std::ofstream metrics(options.run_dir / run_files::kMetrics);
   const std::int64_t checkpoint_every = train_params.get<std::int64_t>("checkpoint_every");
   const fs::path checkpoint_dir = options.run_dir / "checkpoint";
   FileCheckpoints checkpoints(
@@ -332,7 +333,7 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
                     {"threads", {{"blas", threads.blas}, {"intra_op", threads.intra_op}, {"blas_library", blas}}},
                     {"runtime", {{"device", device.str()}, {"dtype", runtime.dtype_name()}}},
                     {"seed", seed}};
-  write_json(options.run_dir / "summary.json", result.summary);
+  run_files::write_summary(options.run_dir, result.summary);
   fs::remove_all(checkpoint_dir);
   return result;
 }

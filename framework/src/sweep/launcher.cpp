@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "files.h"
+#include "run_files.h"
 #include "prefopt/error.h"
 #include "text.h"
 #include "threads.h"
@@ -140,11 +141,6 @@ void signal_trial(pid_t pid, int signal) {
 
 }  // namespace
 
-bool trial_finished(const fs::path& trial_dir) {
-  std::error_code error;
-  return fs::is_regular_file(trial_dir / "summary.json", error);
-}
-
 std::vector<std::string> parse_gpus(const std::string& text) {
   if (text != "auto") {
     std::vector<std::string> ids;
@@ -191,7 +187,7 @@ LaunchResult launch(const fs::path& sweep_dir, const std::vector<TrialSpec>& tri
   LaunchResult result;
   std::deque<std::size_t> queue;
   for (std::size_t i = 0; i < trials.size(); ++i) {
-    if (trial_finished(sweep_dir / trials[i].name)) {
+    if (run_files::finished(sweep_dir / trials[i].name)) {
       ++result.kept;
       continue;
     }
@@ -242,10 +238,10 @@ LaunchResult launch(const fs::path& sweep_dir, const std::vector<TrialSpec>& tri
       const double seconds = std::chrono::duration<double>(Clock::now() - it->start).count();
       const bool exited = WIFEXITED(wait_status);
       const int exit_status = exited ? WEXITSTATUS(wait_status) : 128 + WTERMSIG(wait_status);
-      const bool finished = exited && exit_status == 0 && trial_finished(dir);
+      const bool finished = exited && exit_status == 0 && run_files::finished(dir);
       // The trial wrote its status.json, unless it was killed first (it still says "running") or
       // never got to it (it holds an earlier attempt's, or nothing); a timeout is the launcher's to say.
-      json status = read_json_or_null(dir / "status.json");
+      json status = run_files::read_status(dir);
       if (!status.is_object()) status = {{"name", trial.name}, {"overrides", trial.overrides}, {"started_at", it->started_at}};
       const bool reported = status.value("pid", 0) == pid && status.value("state", "") != "running";
       if (!reported) {
@@ -258,7 +254,7 @@ LaunchResult launch(const fs::path& sweep_dir, const std::vector<TrialSpec>& tri
         status["log_tail"] = last_lines(dir / "output.log", 20);
       }
       if (it->timed_out) status["timed_out"] = true;
-      write_atomically(dir / "status.json", status.dump(2) + "\n");
+      run_files::write_status(dir, status);
       it->slot.reset();
       ++completed_now;
       if (finished) {

@@ -52,9 +52,6 @@ struct LaunchResult {
 LaunchResult launch(const std::filesystem::path& sweep_dir, const std::vector<TrialSpec>& trials,
                                 const LaunchOptions& options);
 
-// Whether the trial in `trial_dir` finished (its summary.json exists).
-bool trial_finished(const std::filesystem::path& trial_dir);
-
 // The GPU ids of `--gpus`: "0,1,3", or "auto" (CUDA_VISIBLE_DEVICES if set, else the GPUs the
 // NVIDIA driver lists). Throws ConfigError when auto finds none.
 std::vector<std::string> parse_gpus(const std::string& text);

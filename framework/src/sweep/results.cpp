@@ -12,6 +12,7 @@
 
 #include "config/override.h"
 #include "files.h"
+#include "run_files.h"
 #include "prefopt/error.h"
 #include "sweep/manifest.h"
 #include "text.h"
@@ -107,7 +108,7 @@ fs::file_time_type newest_trial_file(const fs::path& sweep_dir, const json& swee
   fs::file_time_type newest = fs::last_write_time(sweep_dir / "sweep.json");
   std::error_code error;
   for (const json& trial : sweep["trials"])
-    for (const char* file : {"status.json", "summary.json"}) {
+    for (const char* file : {run_files::kStatus, run_files::kSummary}) {
       const auto time = fs::last_write_time(sweep_dir / trial["name"].get<std::string>() / file, error);
       if (!error) newest = std::max(newest, time);
     }
@@ -142,8 +143,8 @@ void build_index(const fs::path& sweep_dir) {
     for (const json& trial : sweep["trials"]) {
       const std::string name = trial["name"];
       const fs::path dir = sweep_dir / name;
-      const json status = read_json_or_null(dir / "status.json");
-      const json summary = read_json_or_null(dir / "summary.json");
+      const json status = run_files::read_status(dir);
+      const json summary = run_files::read_summary(dir);
       const std::string state = !summary.is_null() ? "finished" : status.is_null() ? "not run" : status.value("state", "failed");
       const int exit_status = !summary.is_null() ? 0 : status.is_null() ? -1 : status.value("exit_status", -1);
       insert_trial.run(name, position++, state, exit_status,
@@ -160,10 +161,7 @@ void build_index(const fs::path& sweep_dir) {
           {"final_proxy", number(last["proxy"])},     {"final_kl", number(last["kl"])},
           {"final_win_rate", number(last["win_rate"])}, {"reference_gold", number(summary["reference_gold"])}};
       for (const auto& [key, value] : finals) insert_final.run(name, key, value);
-      std::ifstream metrics(dir / "metrics.jsonl");
-      for (std::string line; std::getline(metrics, line);) {
-        const json row = json::parse(line, nullptr, /*allow_exceptions=*/false);
-        if (!row.is_object()) continue;
+      for (const json& row : run_files::read_metrics(dir)) {
         const std::int64_t step = row.value("step", std::int64_t{0});
         for (const auto& [key, value] : row.items())
           if (value.is_number() && key != "step") insert_metric.run(name, step, key, value.get<double>());

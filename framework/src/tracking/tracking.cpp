@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "files.h"
+#include "run_files.h"
 #include "pipeline/trial.h"
 #include "prefopt/version.h"
 
@@ -110,7 +111,7 @@ void TrialTracker::log_evaluation(const json& row) {
 void TrialTracker::finish(const std::string& status) {
   finished_ = true;
   if (status == "FINISHED")
-    for (const char* file : {"summary.json", "resolved.toml", "metrics.jsonl"})
+    for (const char* file : {run_files::kSummary, run_files::kResolved, run_files::kMetrics})
       guarded(mlflow_, "MLflow at " + mlflow_uri_, "uploading an artifact",
               [&](MlflowRun& run) { run.log_artifact(identity_.run_dir / file); });
   guarded(mlflow_, "MLflow at " + mlflow_uri_, "ending the run", [&](MlflowRun& run) { run.end(status); });

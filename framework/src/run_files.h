@@ -1,0 +1,41 @@
+// The files of a run folder (a `prefopt run --out DIR`, or one trial folder of a sweep): named,
+// written and read here only.
+//
+//   resolved.toml   the composed configuration; written first, compared by --continue
+//   metrics.jsonl   one JSON object per evaluation: {"step": N, "gold": ..., "algorithm": {...}}
+//   summary.json    the final results; written last and atomically, by a run that completed
+//   status.json     a launcher's record of the trial's latest attempt (state, attempt, exit
+//                   status, host, pid, times, log tail); a plain `prefopt run` has none
+//   checkpoint/     while the run can still be continued
+//
+// The one rule: a run is finished exactly when its summary.json exists. A status.json records how
+// attempts ended, but never decides whether the run is done.
+#pragma once
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+namespace prefopt::run_files {
+
+inline constexpr const char* kResolved = "resolved.toml";
+inline constexpr const char* kMetrics = "metrics.jsonl";
+inline constexpr const char* kSummary = "summary.json";
+inline constexpr const char* kStatus = "status.json";
+
+bool finished(const std::filesystem::path& run_dir);
+
+// summary.json, or null when the run has not finished.
+nlohmann::json read_summary(const std::filesystem::path& run_dir);
+void write_summary(const std::filesystem::path& run_dir, const nlohmann::json& summary);
+
+// status.json, or null when no launcher has started the trial (or it is being replaced: read
+// again later).
+nlohmann::json read_status(const std::filesystem::path& run_dir);
+void write_status(const std::filesystem::path& run_dir, const nlohmann::json& status);
+
+// Every row of metrics.jsonl, in order; a line that is not a JSON object (a run killed in the
+// middle of writing it) is skipped.
+std::vector<nlohmann::json> read_metrics(const std::filesystem::path& run_dir);
+
+}  // namespace prefopt::run_files
