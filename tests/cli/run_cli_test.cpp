@@ -3,9 +3,11 @@
 #include <nlohmann/json.hpp>
 #include <torch/cuda.h>
 
+#include <cstdlib>
 #include <fstream>
 
 #include "support.h"
+#include "threads.h"
 
 using namespace prefopt;
 using Catch::Contains;
@@ -63,10 +65,14 @@ TEST_CASE("prefopt run goes from nothing to evaluated metrics in a fresh run fol
   const json summary = json::parse(test::read_file(first / "summary.json"));
   CHECK(summary["stages"]["sft"]["reused"] == false);
   CHECK(summary["stages"]["reward_models"]["held_out_accuracy"].size() == 2);
-  // The thread policy, logged with its reason: with OpenBLAS (Debian's libtorch) the intra-op
-  // pool gets one thread; with a wheel's MKL it gets the trial's share.
+  // The thread policy, logged with its reason: with OpenBLAS (Debian's libtorch) OpenBLAS gets
+  // the trial's share and the intra-op pool one thread; with a wheel's MKL the intra-op pool gets
+  // the share. The share is what this environment gives (ctest's OPENBLAS_NUM_THREADS=1, or every core).
   const bool openblas = summary["threads"]["blas_library"].get<std::string>().starts_with("OpenBLAS");
-  CHECK((summary["threads"]["intra_op"] == 1) == openblas);
+  const char* env_share = std::getenv("OPENBLAS_NUM_THREADS");
+  const std::int64_t share = env_share != nullptr ? std::atoll(env_share) : available_cores();
+  CHECK(summary["threads"]["intra_op"] == (openblas ? 1 : share));
+  CHECK(summary["threads"]["blas"] == (openblas ? share : 0));
   CHECK_THAT(test::read_file(first / "run.log"), Contains("threads: OpenBLAS") && Contains("BLAS: "));
 
   SECTION("a trial that differs only in the algorithm reuses every stage") {
