@@ -14,6 +14,7 @@ packages=(
   libtomlplusplus-dev
   libfmt-dev libspdlog-dev nlohmann-json3-dev libsqlite3-dev libcurl4-openssl-dev
   catch2 libbenchmark-dev
+  abigail-tools           # abidiff: the SDK keeps its release's ABI (tests/sdk/abi_test.sh)
 )
 for option in "$@"; do
   case "$option" in
