@@ -59,9 +59,20 @@ struct Setup {
   }
 
   AlgorithmContext context(std::int64_t steps, std::function<at::Tensor(const Sequences&)> proxy_reward) {
-    return {policy,     reference, *task, pairs, std::move(proxy_reward), task->sample_prompts(1, generator), 12, 1.0,
-            {.steps = steps, .samples = 0, .eval_every = steps}, generator, evaluation_generator,
-            [](const EvaluationPoint&) {}, {}};
+    return {.policy = policy,
+            .reference = reference,
+            .task = *task,
+            .preferences = pairs,
+            .proxy_reward = std::move(proxy_reward),
+            .evaluation_prompts = task->sample_prompts(1, generator),
+            .response_length = 12,
+            .temperature = 1.0,
+            .budget = {.steps = steps, .samples = 0, .eval_every = steps},
+            .generator = generator,
+            .evaluation_generator = evaluation_generator,
+            .evaluate = [](const EvaluationPoint&) {},
+            .progress = {},
+            .checkpoints = nullptr};
   }
 };
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Records this commit's SDK as the ABI baseline of its major version, at a major release: builds
 # the SDK with debug information on its types (target prefopt_sdk_abi) in ./build (or
-# $PREFOPT_BUILD_DIR), writes framework/sdk/abi/sdk-<API>.abi and baseline.cmake (API, commit,
+# $PREFOPT_BUILD_DIR), writes framework/sdk/abi/sdk-<API>.abi.xz (abidw's XML, which compresses
+# 30-fold) and baseline.cmake (API, commit,
 # toolchain), and removes the previous major's description. Commit both files with the release.
 #   scripts/abi-baseline.sh
 set -euo pipefail
@@ -17,10 +18,10 @@ api() { sed -nE "s/^#define PREFOPT_API_$1 ([0-9]+)$/\1/p" "$root/framework/incl
 version="$(api MAJOR).$(api MINOR)"
 toolchain=$(sed -nE 's/^PREFOPT_TOOLCHAIN:INTERNAL=(.*)$/\1/p' "$build_dir/CMakeCache.txt")
 
-rm -f "$abi_dir"/sdk-*.abi
+rm -f "$abi_dir"/sdk-*.abi.xz
 cat >"$abi_dir/baseline.cmake" <<EOF
 # The SDK release whose ABI every later minor version of the same major keeps. Written, with
-# sdk-<API>.abi beside it, by scripts/abi-baseline.sh when a major version is released.
+# sdk-<API>.abi.xz beside it, by scripts/abi-baseline.sh when a major version is released.
 #   API        the release's SDK API version
 #   COMMIT     the commit it was released from: its public headers build the older-minor test plugin
 #   TOOLCHAIN  compiler and libtorch the ABI description was made with (only that build checks it)
@@ -29,6 +30,6 @@ set(PREFOPT_ABI_BASELINE_COMMIT $(git -C "$root" rev-parse HEAD))
 set(PREFOPT_ABI_BASELINE_TOOLCHAIN "$toolchain")
 EOF
 cmake --build "$build_dir" --target prefopt_sdk_abi
-abidw --no-corpus-path --no-comp-dir-path --drop-private-types \
-  --headers-dir "$root/framework/include/prefopt" --out-file "$abi_dir/sdk-$version.abi" "$build_dir/abi/libprefopt.so"
-echo "abi-baseline.sh: SDK $version ($toolchain): $abi_dir/sdk-$version.abi, $(wc -c <"$abi_dir/sdk-$version.abi") bytes"
+abidw --no-corpus-path --no-comp-dir-path --drop-private-types --headers-dir "$root/framework/include/prefopt" \
+  "$build_dir/abi/libprefopt.so" | xz -9 >"$abi_dir/sdk-$version.abi.xz"
+echo "abi-baseline.sh: SDK $version ($toolchain): $abi_dir/sdk-$version.abi.xz, $(wc -c <"$abi_dir/sdk-$version.abi.xz") bytes"

@@ -20,6 +20,6 @@ svgs=$(grep -o '<svg' <<<"$dom" | wc -l)
 rows=$(grep -o '<tr>' <<<"$dom" | wc -l)
 bytes=$(stat -c %s "$screenshot")
 echo "rendered $report: $svgs plots, $((rows - 1)) result rows, screenshot $screenshot ($bytes bytes)"
-[[ $svgs -eq 3 ]] || { echo "expected 3 plots in the rendered page" >&2; exit 1; }
+[[ $svgs -eq 4 ]] || { echo "expected 4 plots in the rendered page" >&2; exit 1; }
 [[ $rows -ge 2 ]] || { echo "the results table is empty" >&2; exit 1; }
 [[ $bytes -gt 20000 ]] || { echo "the screenshot looks blank" >&2; exit 1; }

@@ -22,17 +22,14 @@ class Raft final : public Algorithm {
     state.add("raft.optimizer", optimizer);
     train(context, "raft", state, [&](std::int64_t) {
       const Rollout rollout = roll_out(context, rollout_);
-      // The responses of a prompt are adjacent: the best of each row of [prompts, per_prompt].
-      const at::Tensor scores = rollout.scores.view({rollout_.prompts, rollout_.per_prompt});
-      const at::Tensor best = scores.argmax(1) + torch::arange(rollout_.prompts, scores.options().dtype(torch::kLong)) *
-                                                     rollout_.per_prompt;
+      const at::Tensor best = group_extremes(rollout.scores, rollout_.per_prompt).best;
       const Sequences kept = select_rows(rollout.samples, best);
       const at::Tensor loss = -sequence_log_probs(context.policy, kept, context.temperature).average.mean();
       StepReport report{.samples = rollout.samples.responses.size(0), .diagnostics = {}};
       report.diagnostics["loss"] = loss.item<double>();
       report.diagnostics["grad_norm"] = apply_gradients(optimizer, loss, max_grad_norm_);
       report.diagnostics["score"] = rollout.scores.mean().item<double>();
-      report.diagnostics["kept_score"] = scores.amax(1).mean().item<double>();
+      report.diagnostics["kept_score"] = rollout.scores.index_select(0, best).mean().item<double>();
       return report;
     });
   }

@@ -17,6 +17,8 @@
 #include "run_files.h"
 #include "pipeline/stage_cache.h"
 #include "pipeline/trial.h"
+#include "sweep/gao_fit.h"
+#include "sweep/manifest.h"
 #include "sweep/spec.h"
 #include "text.h"
 #include "tracking/tracking.h"
@@ -65,10 +67,9 @@ void stop_on_signals() {
 // Whether `run_dir` holds a run of `resolved_text` to continue; throws when it holds another
 // run. A folder with a finished run (summary.json) is the caller's to handle first.
 bool continuable(const fs::path& run_dir, const std::string& resolved_text) {
-  std::ifstream in(run_dir / run_files::kResolved);
-  if (!in) return false;
-  const std::string before{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  if (before != resolved_text)
+  const std::optional<std::string> before = run_files::read_resolved(run_dir);
+  if (!before) return false;
+  if (*before != resolved_text)
     throw ConfigError(fmt::format("the run folder '{}' holds a run of another configuration; it cannot continue "
                                   "with this one (compare its resolved.toml); choose another --out",
                                   run_dir.string()));
@@ -124,8 +125,7 @@ int run(const Args& args) {
     if (!fs::is_regular_file(previous / run_files::kResolved))
       throw ConfigError(fmt::format("--rerun: '{}' is not a run folder (no resolved.toml)", previous.string()));
     experiment = (previous / run_files::kResolved).string();
-    std::ifstream run_file(previous / "run.json");
-    stem = run_file ? json::parse(run_file).value("experiment_name", "rerun") : "rerun";
+    stem = run_files::read_experiment_name(previous, "rerun");
   } else {
     if (!vars.count("experiment")) throw ConfigError("prefopt run needs an experiment file (or --rerun RUN_DIR)");
     experiment = vars["experiment"].as<std::string>();
@@ -159,14 +159,8 @@ int run(const Args& args) {
                                   fs::exists(run_dir / "checkpoint", error) ? ", or continue it with --continue" : ""));
   fs::create_directories(run_dir);
   // A run continued keeps its resolved.toml: it is what --continue compares with.
-  if (!resuming) write_atomically(run_dir / run_files::kResolved, resolved_text);
-  std::ofstream(run_dir / "overrides.json") << json(overrides).dump(2) << "\n";
-  std::ofstream(run_dir / "run.json") << json{{"experiment", experiment},
-                                              {"experiment_name", stem},
-                                              {"overrides", overrides},
-                                              {"prefopt", version_string()}}
-                                             .dump(2)
-                                      << "\n";
+  if (!resuming) run_files::write_resolved(run_dir, resolved_text);
+  run_files::write_invocation(run_dir, experiment, stem, overrides);
   fmt::print(stderr, "run folder: {}{}\n", run_dir.string(), resuming ? " (continuing from its checkpoint)" : "");
 
   const Registry& registry = *resolved.trials.front().registry;
@@ -194,7 +188,7 @@ int run(const Args& args) {
                              /*evaluated=*/{}};
   // A trial of a sweep lives in the sweep's folder, beside its sweep.json.
   const fs::path sweep_dir = fs::absolute(run_dir).lexically_normal().parent_path();
-  tracking::TrialTracker tracker(config, {run_dir, stem, fs::exists(sweep_dir / "sweep.json", error) ? sweep_dir.filename().string() : ""},
+  tracking::TrialTracker tracker(config, {run_dir, stem, sweep::is_sweep_dir(sweep_dir) ? sweep_dir.filename().string() : ""},
                                  trial_options.log);
   trial_options.evaluated = [&](const json& row) { tracker.log_evaluation(row); };
   stop_on_signals();
@@ -229,6 +223,11 @@ int run(const Args& args) {
                row["proxy"].get<double>(), kl, row["win_rate"].get<double>(),
                bound(row) ? fmt::format("  {:>8.3f}", row["algorithm"]["kl_bound"].get<double>()) : "");
   }
+  std::vector<double> d, gain;
+  for (const json& row : result.rows)
+    d.push_back(row["sqrt_kl"].get<double>()), gain.push_back(row["gold"].get<double>() - result.rows.front()["gold"].get<double>());
+  if (const auto fit = sweep::fit_gao(sweep::gao_form_of(result.summary["algorithm"].get<std::string>()), d, gain))
+    fmt::print("gold gained against √KL, {}\n", sweep::describe(*fit));
   fmt::print("reference policy gold {:.3f}; results in {}\n", result.summary["reference_gold"].get<double>(),
              run_dir.string());
   return 0;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "files.h"
+#include "prefopt/version.h"
 
 namespace prefopt::run_files {
 namespace fs = std::filesystem;
@@ -12,6 +13,27 @@ using nlohmann::json;
 bool finished(const fs::path& run_dir) {
   std::error_code error;
   return fs::is_regular_file(run_dir / kSummary, error);
+}
+
+std::optional<std::string> read_resolved(const fs::path& run_dir) {
+  std::ifstream in(run_dir / kResolved);
+  if (!in) return std::nullopt;
+  return std::string{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_resolved(const fs::path& run_dir, const std::string& text) { write_atomically(run_dir / kResolved, text); }
+
+void write_invocation(const fs::path& run_dir, const std::string& experiment, const std::string& name,
+                      const std::vector<std::string>& overrides) {
+  write_atomically(run_dir / "overrides.json", json(overrides).dump(2) + "\n");
+  const json invocation = {
+      {"experiment", experiment}, {"experiment_name", name}, {"overrides", overrides}, {"prefopt", version_string()}};
+  write_atomically(run_dir / "run.json", invocation.dump(2) + "\n");
+}
+
+std::string read_experiment_name(const fs::path& run_dir, const std::string& fallback) {
+  const json invocation = read_json_or_null(run_dir / "run.json");
+  return invocation.is_object() ? invocation.value("experiment_name", fallback) : fallback;
 }
 
 json read_summary(const fs::path& run_dir) { return read_json_or_null(run_dir / kSummary); }
@@ -35,5 +57,11 @@ std::vector<json> read_metrics(const fs::path& run_dir) {
   }
   return rows;
 }
+
+MetricsWriter::MetricsWriter(const fs::path& run_dir) : out_(run_dir / kMetrics) {
+  if (!out_) throw std::runtime_error("cannot write " + (run_dir / kMetrics).string());
+}
+
+void MetricsWriter::append(const json& row) { out_ << row.dump() << "\n" << std::flush; }
 
 }  // namespace prefopt::run_files

@@ -2,6 +2,8 @@
 // written and read here only.
 //
 //   resolved.toml   the composed configuration; written first, compared by --continue
+//   run.json        how the run was started: experiment file and name, overrides, prefopt version
+//   overrides.json  the overrides alone
 //   metrics.jsonl   one JSON object per evaluation: {"step": N, "gold": ..., "algorithm": {...}}
 //   summary.json    the final results; written last and atomically, by a run that completed
 //   status.json     a launcher's record of the trial's latest attempt (state, attempt, exit
@@ -13,7 +15,10 @@
 #pragma once
 
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
 #include <vector>
 
 namespace prefopt::run_files {
@@ -24,6 +29,15 @@ inline constexpr const char* kSummary = "summary.json";
 inline constexpr const char* kStatus = "status.json";
 
 bool finished(const std::filesystem::path& run_dir);
+
+// resolved.toml's text, or nullopt when there is none; written atomically.
+std::optional<std::string> read_resolved(const std::filesystem::path& run_dir);
+void write_resolved(const std::filesystem::path& run_dir, const std::string& text);
+
+// run.json and overrides.json; the experiment's name from run.json, or `fallback` without one.
+void write_invocation(const std::filesystem::path& run_dir, const std::string& experiment, const std::string& name,
+                      const std::vector<std::string>& overrides);
+std::string read_experiment_name(const std::filesystem::path& run_dir, const std::string& fallback);
 
 // summary.json, or null when the run has not finished.
 nlohmann::json read_summary(const std::filesystem::path& run_dir);
@@ -37,5 +51,16 @@ void write_status(const std::filesystem::path& run_dir, const nlohmann::json& st
 // Every row of metrics.jsonl, in order; a line that is not a JSON object (a run killed in the
 // middle of writing it) is skipped.
 std::vector<nlohmann::json> read_metrics(const std::filesystem::path& run_dir);
+
+// metrics.jsonl as a run writes it: started empty, one row per line, each flushed as it comes,
+// so a reader (the results index, a tracker) sees every finished evaluation.
+class MetricsWriter {
+ public:
+  explicit MetricsWriter(const std::filesystem::path& run_dir);
+  void append(const nlohmann::json& row);
+
+ private:
+  std::ofstream out_;
+};
 
 }  // namespace prefopt::run_files

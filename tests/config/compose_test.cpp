@@ -241,7 +241,7 @@ TEST_CASE("value overrides merge as Hydra's struct mode does", "[config][compose
   CHECK(std::get<std::int64_t>(value_at(compose(e.file, {"b=1"}), "b")) == 1);
 }
 
-TEST_CASE("appended groups land at their package; nested group keys name their package", "[config][compose][hydra]") {
+TEST_CASE("appended groups land at their package, and nested group keys name their package", "[config][compose][hydra]") {
   test::TempDir dir;
   const auto write = [&](const std::string& name, const std::string& text) {
     fs::create_directories((dir.path() / name).parent_path());

@@ -137,6 +137,17 @@ TEST_CASE("chosen_and_rejected follows the labels and drops pairs not kept", "[a
   CHECK(pairs.rejected.responses.view({-1}).equal(torch::tensor({4, 2}, torch::kLong)));
 }
 
+TEST_CASE("group_extremes picks each group's best and worst row, ties to the earlier one", "[algorithm]") {
+  // Three groups of three adjacent rows; the last group is all ties.
+  const torch::Tensor scores = torch::tensor({0.5, -1.0, 2.0, 3.0, 3.0, -4.0, 1.0, 1.0, 1.0});
+  const GroupExtremes extremes = group_extremes(scores, 3);
+  CHECK(extremes.best.equal(torch::tensor({2, 3, 6}, torch::kLong)));
+  CHECK(extremes.worst.equal(torch::tensor({1, 5, 6}, torch::kLong)));
+  CHECK(group_extremes(scores, 1).best.equal(torch::arange(9, torch::kLong)));  // each row its own group
+  CHECK_THROWS_WITH(group_extremes(scores, 2), Contains("9 scores do not split into groups of 2"));
+  CHECK_THROWS_WITH(group_extremes(scores.view({3, 3}), 3), Contains("one score per row"));
+}
+
 namespace {
 
 // The exact KL(best-of-n || reference) over `prompts`, by enumerating every two-token response:

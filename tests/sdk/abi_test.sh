@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Within a major version the SDK keeps the ABI of the major's release: abidiff between that
-# release's description (framework/sdk/abi/sdk-<API>.abi) and this build's SDK with debug
+# release's description (framework/sdk/abi/sdk-<API>.abi.xz, abidw's XML) and this build's SDK with debug
 # information (the prefopt_sdk_abi target) may find added functions and variables, nothing else.
 # A removed function, a changed signature, or a changed type that a function reaches (a member
 # added to a struct, a virtual function added to a class) is a major bump: then the new release's
 # description is recorded with scripts/abi-baseline.sh.
-#   abi_test.sh BASELINE_ABI LIBPREFOPT VERSION_H
+#   abi_test.sh BASELINE_ABI_XZ LIBPREFOPT VERSION_H
 # Exits 77 (reported as skipped) where abidiff is missing.
 set -euo pipefail
 baseline=$1 library=$2 version_h=$3
@@ -13,7 +13,7 @@ baseline=$1 library=$2 version_h=$3
 command -v abidiff >/dev/null || { echo "skipped: no abidiff (Debian's abigail-tools)"; exit 77; }
 api() { sed -nE "s/^#define PREFOPT_API_$1 ([0-9]+)$/\1/p" "$version_h"; }
 current="$(api MAJOR).$(api MINOR)"
-released=$(basename "$baseline" .abi)
+released=$(basename "$baseline" .abi.xz)
 released=${released#sdk-}
 if [[ ${current%%.*} != "${released%%.*}" ]]; then
   echo "FAIL: the SDK is API $current, but the ABI baseline is the $released release's; a new major"
@@ -21,8 +21,11 @@ if [[ ${current%%.*} != "${released%%.*}" ]]; then
   exit 1
 fi
 
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+xz -dc "$baseline" >"$work/baseline.abi"
 status=0
-report=$(abidiff --no-show-locs "$baseline" "$library") || status=$?
+report=$(abidiff --no-show-locs "$work/baseline.abi" "$library") || status=$?
 echo "abidiff SDK $released (baseline) -> $current (this build), exit status $status:"
 echo "$report"
 # abidiff's status is a bit set: 1 error, 2 usage error, 4 ABI change, 8 incompatible change.

@@ -5,16 +5,22 @@
 # examples/quantile_ensemble is built against that prefix, as a third party with the older SDK
 # installed would have built it, then listed and run as the ensemble of a short PPO trial.
 #   older_minor_test.sh BUILD_DIR RELEASE_COMMIT
-# Exits 77 (reported as skipped) where the release's headers cannot be had (no git checkout) or
-# the release is this minor (right after a major release there is no older minor yet).
+# Exits 77 (reported as skipped) where the release's headers cannot be had (no git checkout, or
+# a shallow one) or the release is this minor (right after a major release, no older minor exists).
 set -euo pipefail
 build_dir=$1 commit=$2
 source_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 git -C "$source_dir" rev-parse --git-dir >/dev/null 2>&1 ||
   { echo "skipped: $source_dir is not a git checkout, so the release's headers are not at hand"; exit 77; }
-git -C "$source_dir" cat-file -e "$commit^{commit}" 2>/dev/null ||
-  { echo "FAIL: the SDK release commit $commit is not in this clone (a shallow one? git fetch --unshallow)"; exit 1; }
+if ! git -C "$source_dir" cat-file -e "$commit^{commit}" 2>/dev/null; then
+  if [[ $(git -C "$source_dir" rev-parse --is-shallow-repository) == true ]]; then
+    echo "skipped: the SDK release commit $commit is not in this shallow clone (git fetch --unshallow)"
+    exit 77
+  fi
+  echo "FAIL: the SDK release commit $commit is not in this clone's history (framework/sdk/abi/baseline.cmake)"
+  exit 1
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 prefix=$work/prefix

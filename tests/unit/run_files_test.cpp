@@ -33,3 +33,25 @@ TEST_CASE("metrics rows read back in order, without the torn line of a killed ru
   CHECK(rows[0]["step"] == 0);
   CHECK(rows[1]["gold"] == 1.5);
 }
+
+TEST_CASE("a run's writer and readers agree: metrics as they come, resolved config, invocation", "[run_files]") {
+  const test::TempDir dir;
+  {
+    run_files::MetricsWriter metrics(dir.path());
+    metrics.append({{"step", 0}, {"gold", 1.0}});
+    CHECK(run_files::read_metrics(dir.path()).size() == 1);  // flushed before the writer closes
+    metrics.append({{"step", 5}, {"gold", 1.25}});
+  }
+  const std::vector<json> rows = run_files::read_metrics(dir.path());
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[1]["gold"] == 1.25);
+  CHECK_THROWS_WITH(run_files::MetricsWriter(dir.path() / "missing"), Catch::Contains("cannot write"));
+
+  CHECK_FALSE(run_files::read_resolved(dir.path()));
+  run_files::write_resolved(dir.path(), "seed = 3\n");
+  CHECK(run_files::read_resolved(dir.path()) == "seed = 3\n");
+
+  CHECK(run_files::read_experiment_name(dir.path(), "rerun") == "rerun");
+  run_files::write_invocation(dir.path(), "experiments/dpo.toml", "dpo", {"train.steps=5"});
+  CHECK(run_files::read_experiment_name(dir.path(), "rerun") == "dpo");
+}

@@ -198,6 +198,16 @@ struct Rollout {
 // them; log-probs for policy and reference are computed at the same temperature.
 PREFOPT_API Rollout roll_out(AlgorithmContext& context, const RolloutOptions& options);
 
+// The best and the worst row of each group of `group_size` adjacent rows of `scores` ([n], n a
+// multiple of group_size; a rollout's responses to one prompt are adjacent): [n / group_size]
+// row indices each, for select_rows. Ties go to the earlier row. Best-of-k selection (RAFT,
+// rejection sampling) takes `best`; best-against-worst preference pairs take both. Since 2.1.
+struct GroupExtremes {
+  at::Tensor best;
+  at::Tensor worst;
+};
+PREFOPT_API GroupExtremes group_extremes(const at::Tensor& scores, std::int64_t group_size);
+
 class PREFOPT_API Algorithm : public Plugin {
  public:
   static constexpr PluginKind kKind = PluginKind::algorithm;

@@ -1,5 +1,5 @@
 # The SDK release whose ABI every later minor version of the same major keeps. Written, with
-# sdk-<API>.abi beside it, by scripts/abi-baseline.sh when a major version is released.
+# sdk-<API>.abi.xz beside it, by scripts/abi-baseline.sh when a major version is released.
 #   API        the release's SDK API version
 #   COMMIT     the commit it was released from: its public headers build the older-minor test plugin
 #   TOOLCHAIN  compiler and libtorch the ABI description was made with (only that build checks it)

@@ -279,15 +279,14 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
   Evaluator evaluator(*task, std::move(models), *ensemble, policy, sft, std::move(reference_answers), temperature);
 
   TrialResult result;
-  std::ofstream metrics(options.run_dir / run_files::kMetrics);
+  run_files::MetricsWriter metrics(options.run_dir);
   const std::int64_t checkpoint_every = train_params.get<std::int64_t>("checkpoint_every");
   const fs::path checkpoint_dir = options.run_dir / "checkpoint";
   FileCheckpoints checkpoints(
       checkpoint_dir, device, checkpoint_every > 0 ? checkpoint_every : train_params.get<std::int64_t>("eval_every"),
       options.stop_requested, result.rows,
       [&] {
-        for (const json& row : result.rows) metrics << row.dump() << "\n";
-        metrics << std::flush;
+        for (const json& row : result.rows) metrics.append(row);
       },
       log);
   at::Generator training_generator = seeded(setup.stream(4));
@@ -309,7 +308,7 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
       .evaluate =
           [&](const EvaluationPoint& point) {
             json row = evaluator.row(point);
-            metrics << row.dump() << "\n" << std::flush;
+            metrics.append(row);
             if (options.evaluated) options.evaluated(row);
             log(fmt::format("eval {}: gold {:.3f}, proxy {:.3f}, KL {:.3f}, win rate {:.3f}", point.label,
                             row["gold"].get<double>(), row["proxy"].get<double>(), row["kl"].get<double>(),

@@ -30,11 +30,16 @@ void write_manifest(const fs::path& sweep_dir, const SweepSpec& spec, const std:
                          {"run_arguments", run_arguments},
                          {"prefopt", version_string()},
                          {"trials", trials}};
-  write_atomically(sweep_dir / "sweep.json", manifest.dump(2) + "\n");
+  write_atomically(sweep_dir / kManifest, manifest.dump(2) + "\n");
+}
+
+bool is_sweep_dir(const fs::path& dir) {
+  std::error_code error;
+  return fs::is_regular_file(dir / kManifest, error);
 }
 
 json read_manifest(const fs::path& sweep_dir) {
-  json manifest = read_json_or_null(sweep_dir / "sweep.json");
+  json manifest = read_json_or_null(sweep_dir / kManifest);
   if (manifest.is_null())
     throw ConfigError(fmt::format("'{}' is not a sweep folder (no readable sweep.json); give the folder `prefopt sweep` "
                                   "or `prefopt run -m` printed",
@@ -55,8 +60,7 @@ std::string listed(const std::vector<std::string>& names) {
 
 void check_resume(const fs::path& sweep_dir, const fs::path& experiment, const std::vector<PlannedTrial>& planned,
                   bool extend) {
-  std::error_code error;
-  if (!fs::exists(sweep_dir / "sweep.json", error)) return;
+  if (!is_sweep_dir(sweep_dir)) return;
   const json previous = read_manifest(sweep_dir);  // one cut short is refused, never overwritten
   if (previous.value("experiment", "") != experiment.string())
     throw ConfigError(fmt::format("'{}' holds a sweep of another experiment ({}); use another --out", sweep_dir.string(),

@@ -24,6 +24,11 @@ void write_manifest(const std::filesystem::path& sweep_dir, const SweepSpec& spe
                                 const std::string& launcher, const std::vector<std::string>& run_arguments,
                                 const std::vector<PlannedTrial>& planned);
 
+inline constexpr const char* kManifest = "sweep.json";
+
+// Whether `dir` holds a sweep.json.
+bool is_sweep_dir(const std::filesystem::path& dir);
+
 // sweep.json of `sweep_dir`; ConfigError when there is none (not a sweep folder).
 nlohmann::json read_manifest(const std::filesystem::path& sweep_dir);
 

@@ -158,6 +158,41 @@ std::string frontier(const std::vector<TrialResult>& results, const std::map<std
   return plot.svg();
 }
 
+// Gold gained over each trial's first evaluation against √KL, with Gao et al.'s form fitted to
+// each group (dashed; a ring marks a peak inside the data).
+std::string fitted_frontier(const std::vector<TrialResult>& results, const std::vector<Group>& groups,
+                            const std::map<std::string, std::string>& colors) {
+  Range xr, yr;
+  std::vector<Series> trials;
+  for (const TrialResult& r : results) {
+    if (r.state != "finished" || r.curve.empty() || !r.curve.begin()->second.contains("gold")) continue;
+    const double start = r.curve.begin()->second.at("gold");
+    Series s{r.name, colors.at(algorithm_of(r)), {}, false, 0.35, false};
+    for (const auto& [step, row] : r.curve)
+      if (row.contains("sqrt_kl") && row.contains("gold")) {
+        s.points.emplace_back(row.at("sqrt_kl"), row.at("gold") - start);
+        xr.add(s.points.back().first), yr.add(s.points.back().second);
+      }
+    trials.push_back(std::move(s));
+  }
+  Plot plot("Gold gained against √KL, with Gao et al.'s form fitted per group (dashed)", "d = √KL(π ‖ π_ref)",
+            "gold reward gained", xr, yr);
+  for (const Series& s : trials) plot.add(s);
+  for (const Group& g : groups) {
+    if (!g.fit) continue;
+    const GaoFit& fit = *g.fit;
+    Series curve{g.algorithm, colors.at(g.algorithm), {}, true, 1.0, false};
+    for (int i = 0; i <= 40; ++i) curve.points.emplace_back(fit.max_d * i / 40, fit(fit.max_d * i / 40));
+    plot.add(curve);
+    if (fit.peak_d <= fit.max_d)
+      plot.raw(fmt::format(R"svg(<circle cx="{:.1f}" cy="{:.1f}" r="5" fill="none" stroke="{}" stroke-width="1.5"/>)svg",
+                           plot.x(fit.peak_d), plot.y(fit.peak_gain), curve.color));
+  }
+  std::vector<std::pair<std::string, std::string>> legend(colors.begin(), colors.end());
+  plot.legend(legend);
+  return plot.svg();
+}
+
 std::string over_training(const std::vector<TrialResult>& results, const std::map<std::string, std::string>& colors) {
   // step -> (sum, count) of gold and proxy per algorithm
   std::map<std::string, std::map<std::int64_t, std::array<double, 4>>> sums;
@@ -244,8 +279,28 @@ std::string by_level(const std::vector<TrialResult>& results, const std::map<std
   return plot.svg();
 }
 
-std::string table(const std::vector<TrialResult>& results) {
-  const std::vector<Group> groups = aggregate(results, {});
+std::string fits_table(const std::vector<Group>& groups) {
+  if (std::none_of(groups.begin(), groups.end(), [](const Group& g) { return g.fit.has_value(); })) return "";
+  std::string html =
+      "<h2>Overoptimization: Gao et al.'s forms</h2>\n<p>Gold gained R against d = √KL, fitted by least squares "
+      "through the origin: best-of-n R(d) = d(α − βd), RL R(d) = d(α − β log d); ± 95% t-intervals. With β &gt; 0 "
+      "the gold reward peaks at d* and then falls.</p>\n<table><tr>";
+  for (const auto& [key, value] : groups.front().key) html += "<th>" + escape(key) + "</th>";
+  html += "<th>algorithm</th><th>form</th><th>points</th><th>α</th><th>β</th><th>R²</th><th>peak</th><th>peak gain</th></tr>";
+  for (const Group& g : groups) {
+    if (!g.fit) continue;
+    const GaoFit& f = *g.fit;
+    html += "<tr>";
+    for (const auto& [key, value] : g.key) html += "<td>" + escape(value) + "</td>";
+    html += fmt::format("<td>{}</td><td>{}</td><td>{}</td><td>{} ± {}</td><td>{} ± {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                        escape(g.algorithm), to_string(f.form), f.points, number(f.alpha), number(f.alpha_ci95),
+                        number(f.beta), number(f.beta_ci95), number(f.r_squared, 2), escape(describe_peak(f)),
+                        number(f.peak_gain));
+  }
+  return html + "</table>";
+}
+
+std::string table(const std::vector<Group>& groups) {
   std::string html = "<table><tr>";
   if (!groups.empty())
     for (const auto& [key, value] : groups.front().key) html += "<th>" + escape(key) + "</th>";
@@ -283,11 +338,15 @@ th{background:#f3f3f3}svg{display:block;margin:1.5em 0}</style></head><body>
 )html";
   html += "<h1>" + escape(title) + "</h1>\n";
   html += fmt::format("<p>{} trials, {} finished. Gold reward is the task's true reward; proxy reward is what the "
-                      "algorithms optimized; KL is to the SFT reference policy. Intervals are 95% t-intervals over "
+                      "algorithms optimized; KL is to the SFT reference policy, estimated from samples (best-of-n's from "
+                      "the reference's log-probs and the proxy's ranks, not its upper bound log n &minus; (n&minus;1)/n, "
+                      "which metrics.jsonl keeps as algorithm.kl_bound). Intervals are 95% t-intervals over "
                       "seeds.</p>\n",
                       results.size(), finished);
-  html += frontier(results, colors) + "\n" + over_training(results, colors) + "\n" + by_level(results, colors) + "\n";
-  html += "<h2>Results</h2>\n" + table(results) + "\n</body></html>\n";
+  const std::vector<Group> groups = aggregate(results, {});
+  html += frontier(results, colors) + "\n" + fitted_frontier(results, groups, colors) + "\n" +
+          over_training(results, colors) + "\n" + by_level(results, colors) + "\n";
+  html += "<h2>Results</h2>\n" + table(groups) + "\n" + fits_table(groups) + "\n</body></html>\n";
   return html;
 }
 

@@ -1,9 +1,10 @@
 // `prefopt report`: one self-contained HTML file (inline SVG, no scripts, no network) with
 //   1. gold reward against √KL for every trial's evaluations, by algorithm (the frontier),
-//   2. gold and proxy reward over training, averaged per algorithm (overoptimization),
-//   3. final gold reward by the swept keys (each combination of their values but seed's and the
+//   2. gold gained against √KL with Gao et al.'s form fitted per trial group (overoptimization),
+//   3. gold and proxy reward over training, averaged per algorithm,
+//   4. final gold reward by the swept keys (each combination of their values but seed's and the
 //      algorithm's) and algorithm, with 95% confidence intervals over seeds,
-//   4. the results table of `prefopt results`.
+//   5. the results table of `prefopt results`, and the fits' table (α, β, R², peak).
 #pragma once
 
 #include <filesystem>

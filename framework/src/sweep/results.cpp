@@ -105,7 +105,7 @@ class Database {
 double number(const json& value) { return value.is_number() ? value.get<double>() : kNaN; }
 
 fs::file_time_type newest_trial_file(const fs::path& sweep_dir, const json& sweep) {
-  fs::file_time_type newest = fs::last_write_time(sweep_dir / "sweep.json");
+  fs::file_time_type newest = fs::last_write_time(sweep_dir / kManifest);
   std::error_code error;
   for (const json& trial : sweep["trials"])
     for (const char* file : {run_files::kStatus, run_files::kSummary}) {
@@ -118,7 +118,10 @@ fs::file_time_type newest_trial_file(const fs::path& sweep_dir, const json& swee
 }  // namespace
 
 const std::vector<std::string>& final_metrics() {
-  static const std::vector<std::string> names = {"final_gold", "best_gold", "final_proxy", "final_kl", "final_win_rate"};
+  // gold_drop (best − final gold) and best_sqrt_kl (where gold peaked) state the overoptimization
+  // of every result as numbers.
+  static const std::vector<std::string> names = {"final_gold", "best_gold",    "gold_drop",     "best_sqrt_kl",
+                                                 "final_proxy", "final_kl",    "final_win_rate"};
   return names;
 }
 
@@ -156,10 +159,16 @@ void build_index(const fs::path& sweep_dir) {
       }
       if (summary.is_null()) continue;
       const json& last = summary["final"];
+      const json& best = summary["best_gold"];
       const std::vector<std::pair<std::string, double>> finals = {
-          {"final_gold", number(last["gold"])},       {"best_gold", number(summary["best_gold"]["gold"])},
-          {"final_proxy", number(last["proxy"])},     {"final_kl", number(last["kl"])},
-          {"final_win_rate", number(last["win_rate"])}, {"reference_gold", number(summary["reference_gold"])}};
+          {"final_gold", number(last["gold"])},
+          {"best_gold", number(best["gold"])},
+          {"gold_drop", number(best["gold"]) - number(last["gold"])},
+          {"best_sqrt_kl", number(best["sqrt_kl"])},
+          {"final_proxy", number(last["proxy"])},
+          {"final_kl", number(last["kl"])},
+          {"final_win_rate", number(last["win_rate"])},
+          {"reference_gold", number(summary["reference_gold"])}};
       for (const auto& [key, value] : finals) insert_final.run(name, key, value);
       for (const json& row : run_files::read_metrics(dir)) {
         const std::int64_t step = row.value("step", std::int64_t{0});
@@ -221,6 +230,7 @@ std::vector<Group> aggregate(const std::vector<TrialResult>& results, std::vecto
   }
   std::vector<Group> groups;
   std::vector<std::map<std::string, std::vector<double>>> values;
+  std::vector<std::pair<std::vector<double>, std::vector<double>>> frontier;  // per group: √KL, gold gained
   for (const TrialResult& r : results) {
     std::vector<std::pair<std::string, std::string>> key;
     for (const std::string& name : group_by) {
@@ -229,8 +239,9 @@ std::vector<Group> aggregate(const std::vector<TrialResult>& results, std::vecto
     }
     auto group = std::find_if(groups.begin(), groups.end(), [&](const Group& g) { return g.key == key; });
     if (group == groups.end()) {
-      groups.push_back({key, r.algorithm, {}, 0});
+      groups.push_back({key, r.algorithm, {}, 0, std::nullopt});
       values.emplace_back();
+      frontier.emplace_back();
       group = groups.end() - 1;
     }
     if (group->algorithm != r.algorithm && !r.algorithm.empty()) group->algorithm = group->algorithm.empty() ? r.algorithm : "mixed";
@@ -242,11 +253,54 @@ std::vector<Group> aggregate(const std::vector<TrialResult>& results, std::vecto
     for (const std::string& metric : final_metrics())
       if (const auto it = r.finals.find(metric); it != r.finals.end() && !std::isnan(it->second))
         group_values[metric].push_back(it->second);
+    if (r.curve.empty() || !r.curve.begin()->second.contains("gold")) continue;
+    const double start = r.curve.begin()->second.at("gold");
+    auto& [d, gain] = frontier[static_cast<std::size_t>(group - groups.begin())];
+    for (const auto& [step, row] : r.curve)
+      if (row.contains("sqrt_kl") && row.contains("gold")) d.push_back(row.at("sqrt_kl")), gain.push_back(row.at("gold") - start);
   }
-  for (std::size_t g = 0; g < groups.size(); ++g)
+  for (std::size_t g = 0; g < groups.size(); ++g) {
     for (const std::string& metric : final_metrics()) groups[g].stats[metric] = summarize(values[g][metric]);
+    if (groups[g].algorithm.empty() || groups[g].algorithm == "mixed") continue;
+    groups[g].fit = fit_gao(gao_form_of(groups[g].algorithm), frontier[g].first, frontier[g].second);
+  }
   return groups;
 }
+
+namespace {
+
+json finite_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+
+json fit_json(const GaoFit& fit) {
+  return {{"form", to_string(fit.form)},          {"points", fit.points},
+          {"alpha", fit.alpha},                   {"alpha_ci95", finite_or_null(fit.alpha_ci95)},
+          {"beta", fit.beta},                     {"beta_ci95", finite_or_null(fit.beta_ci95)},
+          {"r_squared", finite_or_null(fit.r_squared)}, {"max_sqrt_kl", fit.max_d},
+          {"peak_sqrt_kl", finite_or_null(fit.peak_d)}, {"peak_kl", finite_or_null(fit.peak_d * fit.peak_d)},
+          {"peak_gain", finite_or_null(fit.peak_gain)}};
+}
+
+std::string fits_table(const std::vector<Group>& groups, const std::vector<std::size_t>& widths) {
+  if (std::none_of(groups.begin(), groups.end(), [](const Group& g) { return g.fit.has_value(); })) return "";
+  std::string out = "\nGold gained against d = √KL, Gao et al.'s forms fitted (best-of-n: d(α − βd); RL: d(α − β log d);\n"
+                    "± 95% intervals; the gold reward peaks at d* = √KL* when β > 0):\n";
+  std::string header;
+  for (std::size_t k = 0; k < widths.size(); ++k) header += fmt::format("{:<{}}  ", groups.front().key[k].first, widths[k]);
+  out += header + fmt::format("{:<9}  {:>6}  {:>15}  {:>15}  {:>5}  {}\n", "form", "points", "α", "β", "R²", "peak");
+  for (const Group& g : groups) {
+    if (!g.fit) continue;
+    const GaoFit& f = *g.fit;
+    std::string line;
+    for (std::size_t k = 0; k < widths.size(); ++k) line += fmt::format("{:<{}}  ", g.key[k].second, widths[k]);
+    line += fmt::format("{:<9}  {:>6}  {:>15}  {:>15}  {:>5.2f}  {}", to_string(f.form), f.points,
+                        fmt::format("{:.3f} ± {:.3f}", f.alpha, f.alpha_ci95), fmt::format("{:.3f} ± {:.3f}", f.beta, f.beta_ci95),
+                        f.r_squared, describe_peak(f));
+    out += line + "\n";
+  }
+  return out;
+}
+
+}  // namespace
 
 std::string format_results(const std::vector<Group>& groups, const std::string& format) {
   std::string out;
@@ -258,9 +312,9 @@ std::string format_results(const std::vector<Group>& groups, const std::string& 
       for (const auto& [key, value] : g.key) row["group"][key] = value;
       for (const std::string& metric : metrics) {
         const Statistic& s = g.stats.at(metric);
-        const auto finite = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
-        row[metric] = {{"n", s.n}, {"mean", finite(s.mean)}, {"sd", finite(s.sd)}, {"ci95", finite(s.ci95)}};
+        row[metric] = {{"n", s.n}, {"mean", finite_or_null(s.mean)}, {"sd", finite_or_null(s.sd)}, {"ci95", finite_or_null(s.ci95)}};
       }
+      row["gao_fit"] = g.fit ? fit_json(*g.fit) : json(nullptr);
       json_out.push_back(row);
     }
     return json_out.dump(2) + "\n";
@@ -314,7 +368,7 @@ std::string format_results(const std::vector<Group>& groups, const std::string& 
     if (g.failed > 0) line += fmt::format("  ({} not finished)", g.failed);
     out += line + "\n";
   }
-  return out;
+  return out + fits_table(groups, widths);
 }
 
 }  // namespace prefopt::sweep

@@ -3,15 +3,18 @@
 //
 // Tables: trials(name, position, state, exit_status, algorithm, overrides, swept),
 // params(trial, key, value) — the trial's swept overrides —, finals(trial, key, value) — final and
-// best gold, proxy, KL, win rate —, metrics(trial, step, key, value) — every number of every
+// best gold, the drop between them and √KL at the best, proxy, KL, win rate —, metrics(trial, step, key, value) — every number of every
 // evaluation row. `sqlite3 results.sqlite` answers questions the commands do not.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "sweep/gao_fit.h"
 
 namespace prefopt::sweep {
 
@@ -21,7 +24,7 @@ struct TrialResult {
   int exit_status = 0;
   std::string algorithm;
   std::vector<std::pair<std::string, std::string>> params;  // swept key -> value text
-  std::map<std::string, double> finals;                     // final_gold, best_gold, final_proxy, ...
+  std::map<std::string, double> finals;                     // final_gold, best_gold, gold_drop, ...
   std::map<std::int64_t, std::map<std::string, double>> curve;  // step -> metric -> value
 };
 
@@ -47,14 +50,20 @@ struct Group {
   std::string algorithm;                                 // when all its trials share one
   std::map<std::string, Statistic> stats;                // per final metric, over finished trials
   std::int64_t failed = 0;                               // trials not finished
+  // Gao's form (best-of-n's for best_of_n, RL's for trainers) fitted to the gold gained over each
+  // trial's first evaluation against √KL at every later one, pooled over the group's finished
+  // trials; none for a group of mixed algorithms or too few points.
+  std::optional<GaoFit> fit;
 };
 
 // Groups the trials by the values of `group_by` (default: every swept key but `seed`), in order
-// of first appearance, and summarizes each final metric over a group's finished trials.
+// of first appearance, summarizes each final metric over a group's finished trials, and fits
+// Gao's form to each group's gold against √KL.
 std::vector<Group> aggregate(const std::vector<TrialResult>& results, std::vector<std::string> group_by);
 
-// The groups as `prefopt results` prints them: "table" (mean ± 95% CI), "csv" (mean, sd, ci95 per
-// metric; empty cells for undefined values) or "json" (null for them).
+// The groups as `prefopt results` prints them: "table" (mean ± 95% CI, then the fits), "csv"
+// (mean, sd, ci95 per metric; empty cells for undefined values) or "json" (null for them; the fit
+// as "gao_fit").
 std::string format_results(const std::vector<Group>& groups, const std::string& format);
 
 }  // namespace prefopt::sweep
