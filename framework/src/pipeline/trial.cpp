@@ -9,6 +9,7 @@
 #include "config/validate.h"
 #include "files.h"
 #include "run_files.h"
+#include "pipeline/agreement.h"
 #include "pipeline/checkpoint.h"
 #include "pipeline/evaluator.h"
 #include "pipeline/preference_file.h"
@@ -161,13 +162,7 @@ PreferenceData preferences_stage(const TrialSetup& setup, const StageKey& key, P
       const FullPrecision full_precision;
       return to_label.gold_a().gt(to_label.gold_b());
     }();
-    const torch::Tensor agree = labels.votes.eq(labels.votes.select(1, 0).unsqueeze(1)).all(1);
-    const auto mean = [](const torch::Tensor& t) { return t.to(torch::kDouble).mean().item<double>(); };
-    return json{{"names", labels.names},
-                {"kept", mean(labels.keep)},
-                {"label_agreement_with_gold", mean(labels.prefers_a.eq(gold).masked_select(labels.keep))},
-                {"vote_agreement_with_gold", mean(labels.votes.eq(gold.unsqueeze(1)))},
-                {"annotators_agree", mean(agree)}};
+    return agreement_report(labels, gold);
   });
   return load_preferences(record.dir / "pairs.pt").to(setup.runtime.device);
 }
