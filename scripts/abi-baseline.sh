@@ -17,8 +17,11 @@ command -v abidw >/dev/null || { echo "abi-baseline.sh: needs abidw (apt-get ins
 api() { sed -nE "s/^#define PREFOPT_API_$1 ([0-9]+)$/\1/p" "$root/framework/include/prefopt/version.h"; }
 version="$(api MAJOR).$(api MINOR)"
 toolchain=$(sed -nE 's/^PREFOPT_TOOLCHAIN:INTERNAL=(.*)$/\1/p' "$build_dir/CMakeCache.txt")
+[[ -n $toolchain ]] || { echo "abi-baseline.sh: $build_dir predates the ABI check; reconfigure it (scripts/build.sh)" >&2; exit 1; }
 
-rm -f "$abi_dir"/sdk-*.abi.xz
+# The new baseline replaces the old one only once it is made.
+previous=$(cat "$abi_dir/baseline.cmake")
+trap 'echo "$previous" >"$abi_dir/baseline.cmake"; rm -f "$abi_dir/sdk.abi.xz.tmp"' ERR
 cat >"$abi_dir/baseline.cmake" <<EOF
 # The SDK release whose ABI every later minor version of the same major keeps. Written, with
 # sdk-<API>.abi.xz beside it, by scripts/abi-baseline.sh when a major version is released.
@@ -31,5 +34,8 @@ set(PREFOPT_ABI_BASELINE_TOOLCHAIN "$toolchain")
 EOF
 cmake --build "$build_dir" --target prefopt_sdk_abi
 abidw --no-corpus-path --no-comp-dir-path --drop-private-types --headers-dir "$root/framework/include/prefopt" \
-  "$build_dir/abi/libprefopt.so" | xz -9 >"$abi_dir/sdk-$version.abi.xz"
+  "$build_dir/abi/libprefopt.so" | xz -9 >"$abi_dir/sdk.abi.xz.tmp"
+trap - ERR
+rm -f "$abi_dir"/sdk-*.abi.xz
+mv "$abi_dir/sdk.abi.xz.tmp" "$abi_dir/sdk-$version.abi.xz"
 echo "abi-baseline.sh: SDK $version ($toolchain): $abi_dir/sdk-$version.abi.xz, $(wc -c <"$abi_dir/sdk-$version.abi.xz") bytes"

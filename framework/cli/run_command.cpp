@@ -224,10 +224,11 @@ int run(const Args& args) {
                bound(row) ? fmt::format("  {:>8.3f}", row["algorithm"]["kl_bound"].get<double>()) : "");
   }
   std::vector<double> d, gain;
+  const double reference_gold = result.summary["reference_gold"].get<double>();
   for (const json& row : result.rows)
-    d.push_back(row["sqrt_kl"].get<double>()), gain.push_back(row["gold"].get<double>() - result.rows.front()["gold"].get<double>());
+    d.push_back(row["sqrt_kl"].get<double>()), gain.push_back(row["gold"].get<double>() - reference_gold);
   if (const auto fit = sweep::fit_gao(sweep::gao_form_of(result.summary["algorithm"].get<std::string>()), d, gain))
-    fmt::print("gold gained against √KL, {}\n", sweep::describe(*fit));
+    fmt::print("gold gained over the reference against √KL, {}\n", sweep::describe(*fit));
   fmt::print("reference policy gold {:.3f}; results in {}\n", result.summary["reference_gold"].get<double>(),
              run_dir.string());
   return 0;

@@ -344,7 +344,7 @@ GroupExtremes group_extremes(const at::Tensor& scores, std::int64_t group_size) 
   if (group_size < 1 || scores.size(0) % group_size != 0)
     throw std::invalid_argument(
         fmt::format("group_extremes: {} scores do not split into groups of {}", scores.size(0), group_size));
-  const at::Tensor grouped = scores.view({-1, group_size});
+  const at::Tensor grouped = scores.reshape({-1, group_size});
   const at::Tensor first = torch::arange(grouped.size(0), scores.options().dtype(torch::kLong)) * group_size;
   return {.best = grouped.argmax(1) + first, .worst = grouped.argmin(1) + first};
 }

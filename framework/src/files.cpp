@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <deque>
+#include <cmath>
 #include <fstream>
 #include <stdexcept>
 
@@ -49,6 +50,8 @@ nlohmann::json read_json_or_null(const std::filesystem::path& file) {
   nlohmann::json value = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
   return value.is_discarded() ? nlohmann::json(nullptr) : value;
 }
+
+nlohmann::json finite_or_null(double value) { return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(nullptr); }
 
 std::optional<FileLock> FileLock::acquire(const std::filesystem::path& file, const Options& options) {
   const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | (options.inherited ? 0 : O_CLOEXEC), options.mode);

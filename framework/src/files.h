@@ -20,6 +20,9 @@ std::string last_lines(const std::filesystem::path& file, std::size_t lines);
 // replaced right now: read it again later).
 nlohmann::json read_json_or_null(const std::filesystem::path& file);
 
+// `value`, or null where it is NaN or infinite (JSON has neither).
+nlohmann::json finite_or_null(double value);
+
 // Seconds since the Unix epoch, for timestamps in status and checkpoint files.
 double unix_time();
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A plugin built for an older minor version of the SDK loads and runs in this prefopt: prefopt
 # is installed into a temporary prefix whose SDK headers are then replaced by those of the
-# major's release (the commit framework/sdk/abi/baseline.cmake names), and
+# major's release (the commit framework/sdk/abi/baseline.cmake names), and the release's
 # examples/quantile_ensemble is built against that prefix, as a third party with the older SDK
 # installed would have built it, then listed and run as the ensemble of a short PPO trial.
 #   older_minor_test.sh BUILD_DIR RELEASE_COMMIT
@@ -25,10 +25,10 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 prefix=$work/prefix
 
-cmake --install "$build_dir" --prefix "$prefix" >"$work/install.log"
+cmake --install "$build_dir" --prefix "$prefix" >"$work/install.log" 2>&1 || { cat "$work/install.log"; exit 1; }
 rm -rf "$prefix/include/prefopt"
-git -C "$source_dir" archive "$commit" framework/include/prefopt | tar -x -C "$work"
-mv "$work/framework/include/prefopt" "$prefix/include/prefopt"
+git -C "$source_dir" archive --prefix=release/ "$commit" framework/include/prefopt examples/quantile_ensemble | tar -x -C "$work"
+mv "$work/release/framework/include/prefopt" "$prefix/include/prefopt"
 api() { sed -nE "s/^#define PREFOPT_API_$1 ([0-9]+)$/\1/p" "$2/prefopt/version.h"; }
 release="$(api MAJOR "$prefix/include").$(api MINOR "$prefix/include")"
 current="$(api MAJOR "$source_dir/framework/include").$(api MINOR "$source_dir/framework/include")"
@@ -39,13 +39,14 @@ echo "plugin built against SDK $release (commit $commit), loaded by SDK $current
 
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-cmake -S "$source_dir/examples/quantile_ensemble" -B "$work/quantile" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" \
+cmake -S "$work/release/examples/quantile_ensemble" -B "$work/quantile" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" \
   "${launcher[@]}" >"$work/configure.log" || { cat "$work/configure.log"; exit 1; }
 cmake --build "$work/quantile" >"$work/build.log" || { cat "$work/build.log"; exit 1; }
 
 prefopt=$prefix/bin/prefopt
 export PREFOPT_PLUGIN_PATH=$work/quantile
-"$prefopt" plugins show quantile | grep -q "Library      $work/quantile/ensemble_quantile.so"
+show=$("$prefopt" plugins show quantile)
+grep -q "Library      $work/quantile/ensemble_quantile.so" <<<"$show" || { echo "$show"; exit 1; }
 
 # q = 0 is the worst case: the combined proxy is the members' minimum, at most each member's mean.
 run=$work/run
@@ -56,6 +57,7 @@ run=$work/run
 python3 - "$run/metrics.jsonl" <<'PY'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
+assert rows, "no evaluations in metrics.jsonl"
 for row in rows:
     members = row["proxy_members"]
     assert len(members) == 3, f"expected 3 members' proxies, found {members}"

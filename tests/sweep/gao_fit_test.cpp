@@ -94,20 +94,21 @@ TEST_CASE("Gao fits' 95% intervals cover the true α and β in about 95% of nois
 }
 
 TEST_CASE("results and the report fit each group's gold gained against √KL, pooled over its seeds", "[results][gao]") {
-  // Two seeds of best-of-n whose gold follows d (1.2 − 0.4 d) above their own start, and one PPO
-  // trial; the fit pools both seeds' points (their starts differ) and ignores step 0's.
+  // Two seeds of best-of-n whose gold follows d (1.2 − 0.4 d) above their reference policy's, and
+  // one PPO trial; the fit pools both seeds' points (their references differ) and ignores d = 0.
   std::vector<TrialResult> results;
   const std::vector<double> d = grid(0.25, 2.5, 6);
   for (const double start : {-1.0, -0.5}) {
     TrialResult r{.name = "bon" + std::to_string(start), .state = "finished", .exit_status = 0, .algorithm = "best_of_n",
-                  .params = {{"algorithm", "best_of_n"}}, .finals = {{"final_gold", start}}, .curve = {}};
+                  .params = {{"algorithm", "best_of_n"}}, .finals = {{"final_gold", start}, {"reference_gold", start}},
+                  .curve = {}};
     r.curve[0] = {{"gold", start}, {"sqrt_kl", 0.0}};
     for (std::size_t i = 0; i < d.size(); ++i)
       r.curve[static_cast<std::int64_t>(i + 1)] = {{"gold", start + d[i] * (1.2 - 0.4 * d[i])}, {"sqrt_kl", d[i]}};
     results.push_back(r);
   }
   TrialResult ppo{.name = "ppo", .state = "finished", .exit_status = 0, .algorithm = "ppo", .params = {{"algorithm", "ppo"}},
-                  .finals = {{"final_gold", 0.0}}, .curve = {}};
+                  .finals = {{"final_gold", 0.0}, {"reference_gold", 0.0}}, .curve = {}};
   ppo.curve[0] = {{"gold", 0.0}, {"sqrt_kl", 0.0}};
   ppo.curve[10] = {{"gold", 0.1}, {"sqrt_kl", 0.2}};
   ppo.curve[20] = {{"gold", 0.2}, {"sqrt_kl", 1.0}};
@@ -124,7 +125,7 @@ TEST_CASE("results and the report fit each group's gold gained against √KL, po
   CHECK_FALSE(groups[1].fit);  // two points cannot fix two parameters and an error
 
   const std::string table = format_results(groups, "table");
-  CHECK_THAT(table, Contains("Gao et al.'s forms fitted"));
+  CHECK_THAT(table, Contains("Gao et al.'s forms fitted") && Contains("best_of_n     best-of-n"));
   CHECK_THAT(table, Contains("best-of-n") && Contains("1.200 ± 0.000") && Contains("1.50 (KL 2.25)"));
   const nlohmann::json json = nlohmann::json::parse(format_results(groups, "json"));
   CHECK(json[0]["gao_fit"]["peak_sqrt_kl"].get<double>() == Approx(1.5));
@@ -132,6 +133,6 @@ TEST_CASE("results and the report fit each group's gold gained against √KL, po
   CHECK(json[1]["gao_fit"].is_null());
 
   const std::string html = render_report("t", results);
-  CHECK_THAT(html, Contains("Gold gained against √KL, with Gao et al.'s form fitted per group"));
+  CHECK_THAT(html, Contains("Gold gained over the reference against √KL, Gao et al.'s form fitted per group"));
   CHECK_THAT(html, Contains("<td>best_of_n</td><td>best-of-n</td><td>12</td><td>1.200 ± 0.000</td>"));
 }

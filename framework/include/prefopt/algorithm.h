@@ -200,7 +200,8 @@ PREFOPT_API Rollout roll_out(AlgorithmContext& context, const RolloutOptions& op
 
 // The best and the worst row of each group of `group_size` adjacent rows of `scores` ([n], n a
 // multiple of group_size; a rollout's responses to one prompt are adjacent): [n / group_size]
-// row indices each, for select_rows. Ties go to the earlier row. Best-of-k selection (RAFT,
+// row indices each, for select_rows. Ties go to the earlier row; a NaN score is both its group's
+// best and worst (argmax and argmin both pick it). Best-of-k selection (RAFT,
 // rejection sampling) takes `best`; best-against-worst preference pairs take both. Since 2.1.
 struct GroupExtremes {
   at::Tensor best;

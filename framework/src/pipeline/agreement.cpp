@@ -1,5 +1,7 @@
 #include "pipeline/agreement.h"
 
+#include "files.h"
+
 #include <ATen/ATen.h>
 
 #include <cmath>
@@ -17,8 +19,6 @@ at::Tensor checked(const at::Tensor& counts) {
   if (out.lt(0).any().item<bool>()) throw std::invalid_argument("agreement: counts must not be negative");
   return out;
 }
-
-nlohmann::json finite_or_null(double value) { return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(nullptr); }
 
 }  // namespace
 

@@ -1,5 +1,6 @@
 // Gao et al. (2023)'s functional forms of reward-model overoptimization: the gold reward gained
-// over the reference policy as a function of d = √KL(π ‖ π_ref),
+// over the reference policy (its gold on the same evaluation prompts) as a function of
+// d = √KL(π ‖ π_ref),
 //   best-of-n   R(d) = d (α − β d)
 //   RL          R(d) = d (α − β log d)
 // Both are linear in α and β, so the fit is ordinary least squares through the origin (R(0) = 0)
@@ -33,7 +34,8 @@ struct GaoFit {
 
 // Fits `form` to the points (d[i], gain[i]) with d > 0 (points at d = 0 carry no information
 // through the origin). nullopt with fewer than three such points or when d does not vary enough
-// to tell α from β.
+// to tell α from β. The intervals treat the points as independent; points along one trial's
+// curve are not quite (they share its reward models), so read them as lower bounds.
 std::optional<GaoFit> fit_gao(GaoForm form, const std::vector<double>& d, const std::vector<double>& gain);
 
 // The form for an algorithm's results: best-of-n's for "best_of_n", RL's for every trainer.

@@ -158,25 +158,25 @@ std::string frontier(const std::vector<TrialResult>& results, const std::map<std
   return plot.svg();
 }
 
-// Gold gained over each trial's first evaluation against √KL, with Gao et al.'s form fitted to
-// each group (dashed; a ring marks a peak inside the data).
+// Gold gained over the reference policy against √KL, with Gao et al.'s form fitted to each group
+// (dashed; a ring marks a peak inside the data).
 std::string fitted_frontier(const std::vector<TrialResult>& results, const std::vector<Group>& groups,
                             const std::map<std::string, std::string>& colors) {
   Range xr, yr;
   std::vector<Series> trials;
   for (const TrialResult& r : results) {
-    if (r.state != "finished" || r.curve.empty() || !r.curve.begin()->second.contains("gold")) continue;
-    const double start = r.curve.begin()->second.at("gold");
+    const auto reference = r.finals.find("reference_gold");
+    if (r.state != "finished" || reference == r.finals.end()) continue;
     Series s{r.name, colors.at(algorithm_of(r)), {}, false, 0.35, false};
     for (const auto& [step, row] : r.curve)
       if (row.contains("sqrt_kl") && row.contains("gold")) {
-        s.points.emplace_back(row.at("sqrt_kl"), row.at("gold") - start);
+        s.points.emplace_back(row.at("sqrt_kl"), row.at("gold") - reference->second);
         xr.add(s.points.back().first), yr.add(s.points.back().second);
       }
     trials.push_back(std::move(s));
   }
-  Plot plot("Gold gained against √KL, with Gao et al.'s form fitted per group (dashed)", "d = √KL(π ‖ π_ref)",
-            "gold reward gained", xr, yr);
+  Plot plot("Gold gained over the reference against √KL, Gao et al.'s form fitted per group (dashed)",
+            "d = √KL(π ‖ π_ref)", "gold gained over the reference", xr, yr);
   for (const Series& s : trials) plot.add(s);
   for (const Group& g : groups) {
     if (!g.fit) continue;
@@ -282,9 +282,10 @@ std::string by_level(const std::vector<TrialResult>& results, const std::map<std
 std::string fits_table(const std::vector<Group>& groups) {
   if (std::none_of(groups.begin(), groups.end(), [](const Group& g) { return g.fit.has_value(); })) return "";
   std::string html =
-      "<h2>Overoptimization: Gao et al.'s forms</h2>\n<p>Gold gained R against d = √KL, fitted by least squares "
-      "through the origin: best-of-n R(d) = d(α − βd), RL R(d) = d(α − β log d); ± 95% t-intervals. With β &gt; 0 "
-      "the gold reward peaks at d* and then falls.</p>\n<table><tr>";
+      "<h2>Overoptimization: Gao et al.'s forms</h2>\n<p>Gold gained over the reference policy, R, against d = √KL, "
+      "fitted by least squares "
+      "through the origin: best-of-n R(d) = d(α − βd), RL R(d) = d(α − β log d); ± 95% t-intervals, which treat "
+      "the points as independent. With β &gt; 0 the gold reward peaks at d* and then falls.</p>\n<table><tr>";
   for (const auto& [key, value] : groups.front().key) html += "<th>" + escape(key) + "</th>";
   html += "<th>algorithm</th><th>form</th><th>points</th><th>α</th><th>β</th><th>R²</th><th>peak</th><th>peak gain</th></tr>";
   for (const Group& g : groups) {

@@ -24,6 +24,9 @@ using nlohmann::json;
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+// The index's layout, as SQLite's user_version: an index of another version is rebuilt, so a
+// sweep indexed by an older prefopt shows the finals added since (2: gold_drop, best_sqrt_kl).
+constexpr int kIndexVersion = 2;
 
 // A connection and its statements, closed on every path.
 class Database {
@@ -136,8 +139,8 @@ void build_index(const fs::path& sweep_dir) {
         " overrides TEXT, swept TEXT);"
         "CREATE TABLE params(trial TEXT, key TEXT, value TEXT);"
         "CREATE TABLE finals(trial TEXT, key TEXT, value REAL);"
-        "CREATE TABLE metrics(trial TEXT, step INTEGER, key TEXT, value REAL);"
-        "BEGIN;");
+        "CREATE TABLE metrics(trial TEXT, step INTEGER, key TEXT, value REAL);" +
+        fmt::format("PRAGMA user_version = {};", kIndexVersion) + "BEGIN;");
     auto insert_trial = db.prepare("INSERT INTO trials VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
     auto insert_param = db.prepare("INSERT INTO params VALUES(?1, ?2, ?3)");
     auto insert_final = db.prepare("INSERT INTO finals VALUES(?1, ?2, ?3)");
@@ -188,7 +191,13 @@ std::vector<TrialResult> load_results(const fs::path& sweep_dir) {
   const json sweep = read_manifest(sweep_dir);
   const fs::path index = sweep_dir / "results.sqlite";
   std::error_code error;
-  if (!fs::exists(index, error) || fs::last_write_time(index) < newest_trial_file(sweep_dir, sweep)) build_index(sweep_dir);
+  const auto current = [&] {
+    if (!fs::exists(index, error) || fs::last_write_time(index) < newest_trial_file(sweep_dir, sweep)) return false;
+    Database db(index);
+    auto version = db.prepare("PRAGMA user_version");
+    return version.step() && version.integer(0) == kIndexVersion;
+  };
+  if (!current()) build_index(sweep_dir);
 
   Database db(index);
   std::vector<TrialResult> results;
@@ -253,11 +262,12 @@ std::vector<Group> aggregate(const std::vector<TrialResult>& results, std::vecto
     for (const std::string& metric : final_metrics())
       if (const auto it = r.finals.find(metric); it != r.finals.end() && !std::isnan(it->second))
         group_values[metric].push_back(it->second);
-    if (r.curve.empty() || !r.curve.begin()->second.contains("gold")) continue;
-    const double start = r.curve.begin()->second.at("gold");
+    const auto reference = r.finals.find("reference_gold");
+    if (reference == r.finals.end()) continue;
     auto& [d, gain] = frontier[static_cast<std::size_t>(group - groups.begin())];
     for (const auto& [step, row] : r.curve)
-      if (row.contains("sqrt_kl") && row.contains("gold")) d.push_back(row.at("sqrt_kl")), gain.push_back(row.at("gold") - start);
+      if (row.contains("sqrt_kl") && row.contains("gold"))
+        d.push_back(row.at("sqrt_kl")), gain.push_back(row.at("gold") - reference->second);
   }
   for (std::size_t g = 0; g < groups.size(); ++g) {
     for (const std::string& metric : final_metrics()) groups[g].stats[metric] = summarize(values[g][metric]);
@@ -268,8 +278,6 @@ std::vector<Group> aggregate(const std::vector<TrialResult>& results, std::vecto
 }
 
 namespace {
-
-json finite_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
 json fit_json(const GaoFit& fit) {
   return {{"form", to_string(fit.form)},          {"points", fit.points},
@@ -282,17 +290,18 @@ json fit_json(const GaoFit& fit) {
 
 std::string fits_table(const std::vector<Group>& groups, const std::vector<std::size_t>& widths) {
   if (std::none_of(groups.begin(), groups.end(), [](const Group& g) { return g.fit.has_value(); })) return "";
-  std::string out = "\nGold gained against d = √KL, Gao et al.'s forms fitted (best-of-n: d(α − βd); RL: d(α − β log d);\n"
-                    "± 95% intervals; the gold reward peaks at d* = √KL* when β > 0):\n";
+  std::string out = "\nGold gained over the reference policy against d = √KL, Gao et al.'s forms fitted (best-of-n:\n"
+                    "d(α − βd); RL: d(α − β log d); ± 95% intervals; the gold reward peaks at d* when β > 0):\n";
   std::string header;
   for (std::size_t k = 0; k < widths.size(); ++k) header += fmt::format("{:<{}}  ", groups.front().key[k].first, widths[k]);
-  out += header + fmt::format("{:<9}  {:>6}  {:>15}  {:>15}  {:>5}  {}\n", "form", "points", "α", "β", "R²", "peak");
+  out += header + fmt::format("{:<12}  {:<9}  {:>6}  {:>15}  {:>15}  {:>5}  {}\n", "algorithm", "form", "points", "α", "β",
+                              "R²", "peak");
   for (const Group& g : groups) {
     if (!g.fit) continue;
     const GaoFit& f = *g.fit;
     std::string line;
     for (std::size_t k = 0; k < widths.size(); ++k) line += fmt::format("{:<{}}  ", g.key[k].second, widths[k]);
-    line += fmt::format("{:<9}  {:>6}  {:>15}  {:>15}  {:>5.2f}  {}", to_string(f.form), f.points,
+    line += fmt::format("{:<12}  {:<9}  {:>6}  {:>15}  {:>15}  {:>5.2f}  {}", g.algorithm, to_string(f.form), f.points,
                         fmt::format("{:.3f} ± {:.3f}", f.alpha, f.alpha_ci95), fmt::format("{:.3f} ± {:.3f}", f.beta, f.beta_ci95),
                         f.r_squared, describe_peak(f));
     out += line + "\n";

@@ -50,9 +50,9 @@ struct Group {
   std::string algorithm;                                 // when all its trials share one
   std::map<std::string, Statistic> stats;                // per final metric, over finished trials
   std::int64_t failed = 0;                               // trials not finished
-  // Gao's form (best-of-n's for best_of_n, RL's for trainers) fitted to the gold gained over each
-  // trial's first evaluation against √KL at every later one, pooled over the group's finished
-  // trials; none for a group of mixed algorithms or too few points.
+  // Gao's form (best-of-n's for best_of_n, RL's for trainers) fitted to the gold gained over the
+  // reference policy against √KL at every evaluation, pooled over the group's finished trials;
+  // none for a group of mixed algorithms or too few points.
   std::optional<GaoFit> fit;
 };
 
