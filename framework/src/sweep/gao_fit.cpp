@@ -35,11 +35,13 @@ std::string describe(const GaoFit& fit) {
 double GaoFit::operator()(double d) const { return d > 0 ? alpha * d - beta * penalty(form, d) : 0.0; }
 
 std::optional<GaoFit> fit_gao(GaoForm form, const std::vector<double>& d, const std::vector<double>& gain) {
+  const std::size_t size = std::min(d.size(), gain.size());
+  const auto usable = [&](std::size_t i) { return d[i] > 0 && std::isfinite(d[i]) && std::isfinite(gain[i]); };
   // Normal equations of gain = α x + β z, x = d, z = −penalty(d).
   double xx = 0, xz = 0, zz = 0, xy = 0, zy = 0, sum_y = 0, max_d = 0;
   std::int64_t n = 0;
-  for (std::size_t i = 0; i < d.size() && i < gain.size(); ++i) {
-    if (!(d[i] > 0) || !std::isfinite(d[i]) || !std::isfinite(gain[i])) continue;
+  for (std::size_t i = 0; i < size; ++i) {
+    if (!usable(i)) continue;
     const double x = d[i], z = -penalty(form, d[i]), y = gain[i];
     xx += x * x, xz += x * z, zz += z * z, xy += x * y, zy += z * y, sum_y += y;
     max_d = std::max(max_d, x);
@@ -53,8 +55,8 @@ std::optional<GaoFit> fit_gao(GaoForm form, const std::vector<double>& d, const 
   fit.beta = (xx * zy - xz * xy) / determinant;
   double residual = 0, total = 0;
   const double mean_y = sum_y / static_cast<double>(n);
-  for (std::size_t i = 0; i < d.size() && i < gain.size(); ++i) {
-    if (!(d[i] > 0) || !std::isfinite(d[i]) || !std::isfinite(gain[i])) continue;
+  for (std::size_t i = 0; i < size; ++i) {
+    if (!usable(i)) continue;
     residual += std::pow(gain[i] - fit(d[i]), 2);
     total += std::pow(gain[i] - mean_y, 2);
   }

@@ -165,14 +165,9 @@ std::string fitted_frontier(const std::vector<TrialResult>& results, const std::
   Range xr, yr;
   std::vector<Series> trials;
   for (const TrialResult& r : results) {
-    const auto reference = r.finals.find("reference_gold");
-    if (r.state != "finished" || reference == r.finals.end()) continue;
-    Series s{r.name, colors.at(algorithm_of(r)), {}, false, 0.35, false};
-    for (const auto& [step, row] : r.curve)
-      if (row.contains("sqrt_kl") && row.contains("gold")) {
-        s.points.emplace_back(row.at("sqrt_kl"), row.at("gold") - reference->second);
-        xr.add(s.points.back().first), yr.add(s.points.back().second);
-      }
+    Series s{r.name, colors.at(algorithm_of(r)), gold_gains(r), false, 0.35, false};
+    if (s.points.empty()) continue;
+    for (const auto& [x, y] : s.points) xr.add(x), yr.add(y);
     trials.push_back(std::move(s));
   }
   Plot plot("Gold gained over the reference against √KL, Gao et al.'s form fitted per group (dashed)",

@@ -128,6 +128,15 @@ const std::vector<std::string>& final_metrics() {
   return names;
 }
 
+std::vector<std::pair<double, double>> gold_gains(const TrialResult& result) {
+  std::vector<std::pair<double, double>> points;
+  const auto reference = result.finals.find("reference_gold");
+  if (result.state != "finished" || reference == result.finals.end()) return points;
+  for (const auto& [step, row] : result.curve)
+    if (row.contains("sqrt_kl") && row.contains("gold")) points.emplace_back(row.at("sqrt_kl"), row.at("gold") - reference->second);
+  return points;
+}
+
 void build_index(const fs::path& sweep_dir) {
   const json sweep = read_manifest(sweep_dir);
   const fs::path temporary = sweep_dir / "results.sqlite.tmp";
@@ -262,12 +271,8 @@ std::vector<Group> aggregate(const std::vector<TrialResult>& results, std::vecto
     for (const std::string& metric : final_metrics())
       if (const auto it = r.finals.find(metric); it != r.finals.end() && !std::isnan(it->second))
         group_values[metric].push_back(it->second);
-    const auto reference = r.finals.find("reference_gold");
-    if (reference == r.finals.end()) continue;
     auto& [d, gain] = frontier[static_cast<std::size_t>(group - groups.begin())];
-    for (const auto& [step, row] : r.curve)
-      if (row.contains("sqrt_kl") && row.contains("gold"))
-        d.push_back(row.at("sqrt_kl")), gain.push_back(row.at("gold") - reference->second);
+    for (const auto& [x, y] : gold_gains(r)) d.push_back(x), gain.push_back(y);
   }
   for (std::size_t g = 0; g < groups.size(); ++g) {
     for (const std::string& metric : final_metrics()) groups[g].stats[metric] = summarize(values[g][metric]);

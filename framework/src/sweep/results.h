@@ -28,6 +28,10 @@ struct TrialResult {
   std::map<std::int64_t, std::map<std::string, double>> curve;  // step -> metric -> value
 };
 
+// A finished trial's evaluations as (√KL, gold gained over the reference policy): the points
+// Gao's forms are fitted to; none without a reference gold.
+std::vector<std::pair<double, double>> gold_gains(const TrialResult& result);
+
 // The final numbers of a trial, in the order they are reported.
 const std::vector<std::string>& final_metrics();
 
