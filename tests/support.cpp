@@ -143,14 +143,7 @@ std::vector<std::string> sweep_args(const fs::path& sweep, const fs::path& out, 
   return args;
 }
 
-const char* const kTrainerExperiment = R"(defaults = [{task = "synthetic"}, {annotator = "flip"}, {reward_model = "bradley_terry"},
-            {ensemble = "mean"}, "_self_"]
-seed = 0
-[algorithm]
-plugin = "test_trainer"
-abort = false
-sleep_ms = 0
-[policy]
+const char* const kTinyPipeline = R"([policy]
 width = 16
 [sft]
 steps = 10
@@ -163,6 +156,15 @@ members = 1
 [eval]
 prompts = 8
 )";
+
+const std::string kTrainerExperiment = std::string(R"(defaults = [{task = "synthetic"}, {annotator = "flip"}, {reward_model = "bradley_terry"},
+            {ensemble = "mean"}, "_self_"]
+seed = 0
+[algorithm]
+plugin = "test_trainer"
+abort = false
+sleep_ms = 0
+)") + kTinyPipeline;
 
 bool lists_plugin(const std::string& table, const std::string& kind, const std::string& name) {
   std::istringstream lines(table);

@@ -68,9 +68,12 @@ bool wait_for_file(const std::filesystem::path& file, int seconds, int pid = 0);
 std::vector<std::string> sweep_args(const std::filesystem::path& sweep, const std::filesystem::path& out,
                                     const std::filesystem::path& cache, const std::vector<std::string>& extra = {});
 
-// A tiny pipeline (width 16, 10 SFT steps, one reward model) whose algorithm is the test
-// library's test_trainer (`abort`, `sleep_ms`): the sweep launchers' tests run it.
-extern const char* const kTrainerExperiment;
+// The tables of a tiny pipeline (width 16, 10 SFT steps, 32 pairs, one reward model, 8 evaluation
+// prompts), to follow an experiment's top-level keys.
+extern const char* const kTinyPipeline;
+// The tiny pipeline whose algorithm is the test library's test_trainer (`abort`, `sleep_ms`): the
+// sweep launchers' tests run it.
+extern const std::string kTrainerExperiment;
 
 // Whether `prefopt plugins list`'s table has a row for this plugin.
 bool lists_plugin(const std::string& table, const std::string& kind, const std::string& name);

@@ -5,14 +5,20 @@
 // boost::program_options::error (usage, exit 2).
 #pragma once
 
+#include <filesystem>
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <boost/program_options.hpp>
 
 #include "config/compose.h"
+#include "files.h"
+#include "prefopt/params.h"
 #include "registry.h"
+#include "sweep/manifest.h"
 #include "sweep/spec.h"
 
 namespace prefopt::cli {
@@ -66,6 +72,43 @@ void add_multirun_options(boost::program_options::options_description& options);
 // 0, 1 (a trial failed), 130.
 int run_sweep(const sweep::SweepSpec& spec, const std::filesystem::path& default_dir,
               const boost::program_options::variables_map& vars);
+
+// The pieces of run_sweep, shared with a search's rounds (search_command.cpp).
+//
+// Composes, resolves and validates every trial before anything runs; `each` sees each planned
+// trial with its resolved config.
+using PlannedHook = std::function<void(sweep::PlannedTrial&, const config::Node& resolved)>;
+std::vector<sweep::PlannedTrial> plan_trials(const std::filesystem::path& experiment, std::vector<sweep::TrialSpec> trials,
+                                             const boost::program_options::variables_map& vars, const PlannedHook& each = {});
+// The arguments every trial's `prefopt run` gets from this command line (kept in sweep.json).
+std::vector<std::string> run_arguments(const boost::program_options::variables_map& vars);
+struct SweepSetup {
+  std::string launcher;  // local or slurm
+  Params slurm;          // [launcher.slurm]
+  std::filesystem::path sweep_dir;
+  std::optional<FileLock> lock;  // sweep.lock, held while this process runs the sweep
+};
+// Checks the launch options, makes the sweep folder and takes its lock (ConfigError when another
+// process holds it).
+SweepSetup prepare_sweep(const sweep::SweepSpec& spec, const std::filesystem::path& default_dir,
+                         const boost::program_options::variables_map& vars);
+struct TrialsRun {
+  std::string unfinished;    // what did not finish and what to do, or empty
+  bool interrupted = false;  // SIGINT/SIGTERM stopped the local launcher
+  bool waited = true;        // false: submitted to Slurm without --wait
+};
+// Runs the trials of `planned` (sweep.json's, in order) that have not finished: locally, or as a
+// Slurm job array, followed until it leaves the queue when `wait`.
+TrialsRun run_trials(const SweepSetup& setup, const std::vector<sweep::PlannedTrial>& planned,
+                     const boost::program_options::variables_map& vars, bool wait);
+// Indexes, prints and reports what the sweep's trials produced; then says `unfinished`, if
+// anything did not finish. Returns the exit status (0, 1).
+int conclude(const std::filesystem::path& sweep_dir, const std::string& unfinished);
+// conclude(), or 130 after an interrupt.
+int finish_sweep(const std::filesystem::path& sweep_dir, const TrialsRun& run);
+// run_sweep for a sweep file with [search]: rounds of proposals, see sweep/search.h.
+int run_search(const sweep::SweepSpec& spec, const std::filesystem::path& default_dir,
+               const boost::program_options::variables_map& vars);
 
 // Parses `args` against `options` (+ positional names); prints help and returns true on --help.
 bool parse_args(const Args& args, const std::string& usage,

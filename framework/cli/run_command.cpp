@@ -19,6 +19,7 @@
 #include "pipeline/trial.h"
 #include "sweep/gao_fit.h"
 #include "sweep/manifest.h"
+#include "sweep/search.h"
 #include "sweep/spec.h"
 #include "text.h"
 #include "tracking/tracking.h"
@@ -95,6 +96,7 @@ int run(const Args& args) {
       "rerun", po::value<std::string>(), "repeat the run saved in this run folder, from its resolved.toml")(
       "continue", po::bool_switch(),
       "continue the stopped run in --out from its checkpoint (start it if there is none; nothing if it finished)")(
+      "prune", po::value<std::string>(), "a search's early-stopping rule, as JSON (prefopt trial sets it)")(
       "multirun,m", po::bool_switch(),
       "run every trial of the sweeps (a,b / range() / ... and the experiment's [prefopt.sweep]), each in its own process");
   add_multirun_options(options);
@@ -191,6 +193,12 @@ int run(const Args& args) {
   tracking::TrialTracker tracker(config, {run_dir, stem, sweep::is_sweep_dir(sweep_dir) ? sweep_dir.filename().string() : ""},
                                  trial_options.log);
   trial_options.evaluated = [&](const json& row) { tracker.log_evaluation(row); };
+  if (vars.count("prune")) {
+    const json text = json::parse(vars["prune"].as<std::string>(), nullptr, /*allow_exceptions=*/false);
+    if (text.is_discarded()) throw ConfigError("--prune takes the JSON of a prune rule, as sweep.json holds it");
+    const sweep::PruneRule rule = sweep::PruneRule::from_json(text);
+    trial_options.prune = [rule](const std::vector<json>& rows) { return sweep::prune_reason(rule, rows); };
+  }
   stop_on_signals();
   TrialResult result;
   try {
@@ -229,6 +237,7 @@ int run(const Args& args) {
     d.push_back(row["sqrt_kl"].get<double>()), gain.push_back(row["gold"].get<double>() - reference_gold);
   if (const auto fit = sweep::fit_gao(sweep::gao_form_of(result.summary["algorithm"].get<std::string>()), d, gain))
     fmt::print("gold gained over the reference against √KL, {}\n", sweep::describe(*fit));
+  if (result.summary.contains("pruned")) fmt::print("{}\n", result.summary["pruned"].get<std::string>());
   fmt::print("reference policy gold {:.3f}; results in {}\n", result.summary["reference_gold"].get<double>(),
              run_dir.string());
   return 0;

@@ -18,6 +18,7 @@
 #include "sweep/manifest.h"
 #include "sweep/report.h"
 #include "sweep/results.h"
+#include "sweep/search.h"
 #include "sweep/slurm.h"
 #include "text.h"
 
@@ -26,18 +27,16 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace prefopt::cli {
-namespace {
 
-// Expands the sweep and composes, resolves and validates every trial before anything runs.
-std::vector<sweep::PlannedTrial> plan(const sweep::SweepSpec& spec, const po::variables_map& vars) {
-  Registries registries;
-  const config::Composer composer = experiment_composer(spec.experiment.string(), vars, registries);
+std::vector<sweep::PlannedTrial> plan_trials(const fs::path& experiment, std::vector<sweep::TrialSpec> trials,
+                                             const po::variables_map& vars, const PlannedHook& each) {
   std::vector<sweep::PlannedTrial> out;
-  for (sweep::TrialSpec& trial : sweep::expand(spec, composer)) {
+  for (sweep::TrialSpec& trial : trials) {
     try {
-      ResolvedTrials resolved = compose_trials(spec.experiment.string(), trial.overrides, /*multirun=*/false, vars);
-      const std::string config = config::to_toml_string(resolved.trials.front().composition.config);
-      out.push_back({std::move(trial), stable_hash(config)});
+      ResolvedTrials resolved = compose_trials(experiment.string(), trial.overrides, /*multirun=*/false, vars);
+      const config::Node& config = resolved.trials.front().composition.config;
+      out.push_back({std::move(trial), stable_hash(config::to_toml_string(config)), {}});
+      if (each) each(out.back(), config);
     } catch (const ConfigError& e) {
       throw ConfigError(fmt::format("trial {}: {}", join(trial.swept, " "), e.what()));
     }
@@ -45,15 +44,6 @@ std::vector<sweep::PlannedTrial> plan(const sweep::SweepSpec& spec, const po::va
   return out;
 }
 
-void add_launch_options(po::options_description& options) {
-  options.add_options()("out", po::value<std::string>(), "the sweep folder")(
-      "cache", po::value<std::string>(), "the stage cache shared by the trials (default outputs/.stage-cache)")(
-      "no-cache", po::bool_switch(), "compute every stage afresh in every trial");
-  add_multirun_options(options);
-  add_compose_options(options);
-}
-
-// The arguments every trial's `prefopt run` gets from this command line (kept in sweep.json).
 std::vector<std::string> run_arguments(const po::variables_map& vars) {
   std::vector<std::string> out;
   if (vars["no-cache"].as<bool>())
@@ -69,13 +59,47 @@ std::vector<std::string> run_arguments(const po::variables_map& vars) {
   return out;
 }
 
-// Indexes, prints and reports what the sweep's trials produced; then says `unfinished` (what did
-// not finish, and what to do), if anything did not. Returns the exit status.
+SweepSetup prepare_sweep(const sweep::SweepSpec& spec, const fs::path& default_dir, const po::variables_map& vars) {
+  if (vars["jobs"].as<std::int64_t>() < 1) throw ConfigError("--jobs must be at least 1");
+  if (vars["per-gpu"].as<std::int64_t>() < 1) throw ConfigError("--per-gpu must be at least 1");
+  if (vars["no-cache"].as<bool>() && vars.count("cache")) throw ConfigError("--cache and --no-cache exclude each other");
+  SweepSetup setup;
+  setup.launcher = vars.count("launcher") ? vars["launcher"].as<std::string>() : spec.launcher;
+  if (setup.launcher != "local" && setup.launcher != "slurm")
+    throw ConfigError(fmt::format("--launcher must be local or slurm, not '{}'{}", setup.launcher,
+                                  did_you_mean(setup.launcher, {"local", "slurm"})));
+  setup.slurm = sweep::slurm_options(spec.slurm ? &*spec.slurm : nullptr);
+  if (setup.launcher == "slurm" && vars.count("gpus"))
+    throw ConfigError("--gpus assigns GPUs under the local launcher; under Slurm ask for them in [launcher.slurm]: gpus = 1");
+  if (setup.launcher == "local" && vars["wait"].as<bool>())
+    throw ConfigError("--wait follows a Slurm sweep; the local launcher always waits");
+  setup.sweep_dir = fs::absolute(vars.count("out") ? fs::path(vars["out"].as<std::string>()) : default_dir);
+  fmt::print("report: {}\n", (setup.sweep_dir / "report.html").string());
+  std::fflush(stdout);
+  fs::create_directories(setup.sweep_dir);
+  // One launcher per sweep folder: a second one (another terminal, a re-run started too early)
+  // would run the same trials twice into the same folders. Released when this process ends.
+  setup.lock = FileLock::acquire(setup.sweep_dir / "sweep.lock", {.wait = false});
+  if (!setup.lock)
+    throw ConfigError(fmt::format("another prefopt is running the sweep in '{}'; wait for it, or stop it", setup.sweep_dir.string()));
+  return setup;
+}
+
+namespace {
+
+// A search's best configurations, under the groups' table; nothing for other sweeps.
+std::string search_table(const fs::path& sweep_dir, const std::vector<sweep::TrialResult>& results) {
+  const auto search = sweep::search_results(sweep::read_manifest(sweep_dir), results);
+  return search ? sweep::format_search(*search) : "";
+}
+
+}  // namespace
+
 int conclude(const fs::path& sweep_dir, const std::string& unfinished) {
   sweep::build_index(sweep_dir);
   const std::vector<sweep::TrialResult> results = sweep::load_results(sweep_dir);
   fmt::print("\n");
-  fmt::print("{}", sweep::format_results(sweep::aggregate(results, {}), "table"));
+  fmt::print("{}{}", sweep::format_results(sweep::aggregate(results, {}), "table"), search_table(sweep_dir, results));
   const fs::path report = sweep_dir / "report.html";
   sweep::write_report(sweep_dir, report);
   fmt::print("\nreport: {}\nresults: prefopt results {}\n", report.string(), sweep_dir.string());
@@ -84,10 +108,20 @@ int conclude(const fs::path& sweep_dir, const std::string& unfinished) {
   return 1;
 }
 
-// Submits the trials neither finished nor in Slurm's queue as one job array; with --wait,
+namespace {
+
+void add_launch_options(po::options_description& options) {
+  options.add_options()("out", po::value<std::string>(), "the sweep folder")(
+      "cache", po::value<std::string>(), "the stage cache shared by the trials (default outputs/.stage-cache)")(
+      "no-cache", po::bool_switch(), "compute every stage afresh in every trial");
+  add_multirun_options(options);
+  add_compose_options(options);
+}
+
+// Submits the trials neither finished nor in Slurm's queue as one job array; with `wait`,
 // follows the sweep until none is queued.
-int run_on_slurm(const fs::path& sweep_dir, const std::vector<sweep::PlannedTrial>& planned, const Params& slurm,
-                 const po::variables_map& vars) {
+TrialsRun run_on_slurm(const SweepSetup& setup, const std::vector<sweep::PlannedTrial>& planned, bool wait) {
+  const fs::path& sweep_dir = setup.sweep_dir;
   std::map<std::size_t, sweep::QueuedTask> queued = sweep::queued_trials(sweep_dir);
   std::vector<std::size_t> missing;
   std::int64_t finished = 0;
@@ -100,14 +134,14 @@ int run_on_slurm(const fs::path& sweep_dir, const std::vector<sweep::PlannedTria
   fmt::print(stderr, "sweep folder: {} ({} trials): {} finished, {} queued or running, {} to submit\n", sweep_dir.string(),
              planned.size(), finished, queued.size(), missing.size());
   if (!missing.empty()) {
-    const std::string job = sweep::submit(sweep_dir, missing, fs::read_symlink("/proc/self/exe"), slurm);
+    const std::string job = sweep::submit(sweep_dir, missing, fs::read_symlink("/proc/self/exe"), setup.slurm);
     fmt::print("submitted job array {} ({} trials); script {}\n", job, missing.size(),
                (sweep_dir / "slurm" / "sweep.sbatch").string());
   }
-  if (!vars["wait"].as<bool>()) {
+  if (!wait) {
     fmt::print("follow it: prefopt status {0}\ncancel it: scancel <job id> (submissions: {0}/slurm/submissions.json)\n",
                sweep_dir.string());
-    return 0;
+    return {.waited = false};
   }
   const bool terminal = ::isatty(STDERR_FILENO) != 0;
   const bool drained = sweep::follow_queue(sweep_dir, [&](const std::string& line) {
@@ -119,50 +153,10 @@ int run_on_slurm(const fs::path& sweep_dir, const std::vector<sweep::PlannedTria
                        "run the sweep again\n");
   std::int64_t not_finished = 0;
   for (const sweep::PlannedTrial& t : planned) not_finished += run_files::finished(sweep_dir / t.spec.name) ? 0 : 1;
-  return conclude(sweep_dir, not_finished == 0 ? "" : fmt::format("{} trial(s) did not finish; run the same command again to submit them again", not_finished));
+  return {.unfinished = not_finished == 0 ? "" : fmt::format("{} trial(s) did not finish; run the same command again to submit them again", not_finished)};
 }
 
-}  // namespace
-
-int run_sweep(const sweep::SweepSpec& spec, const fs::path& default_dir, const po::variables_map& vars) {
-  const std::vector<sweep::PlannedTrial> planned = plan(spec, vars);
-  if (vars["dry-run"].as<bool>()) {
-    for (const sweep::PlannedTrial& t : planned) fmt::print("{}\t{}\n", t.spec.name, join(t.spec.overrides, " "));
-    fmt::print(stderr, "{} trials\n", planned.size());
-    return 0;
-  }
-  if (vars["jobs"].as<std::int64_t>() < 1) throw ConfigError("--jobs must be at least 1");
-  if (vars["per-gpu"].as<std::int64_t>() < 1) throw ConfigError("--per-gpu must be at least 1");
-  if (vars["no-cache"].as<bool>() && vars.count("cache")) throw ConfigError("--cache and --no-cache exclude each other");
-  const std::string launcher = vars.count("launcher") ? vars["launcher"].as<std::string>() : spec.launcher;
-  if (launcher != "local" && launcher != "slurm")
-    throw ConfigError(fmt::format("--launcher must be local or slurm, not '{}'{}", launcher, did_you_mean(launcher, {"local", "slurm"})));
-  const Params slurm = sweep::slurm_options(spec.slurm ? &*spec.slurm : nullptr);
-  if (launcher == "slurm" && vars.count("gpus"))
-    throw ConfigError("--gpus assigns GPUs under the local launcher; under Slurm ask for them in [launcher.slurm]: gpus = 1");
-  if (launcher == "local" && vars["wait"].as<bool>()) throw ConfigError("--wait follows a Slurm sweep; the local launcher always waits");
-  const fs::path sweep_dir = fs::absolute(vars.count("out") ? fs::path(vars["out"].as<std::string>()) : default_dir);
-  const fs::path report = sweep_dir / "report.html";
-  fmt::print("report: {}\n", report.string());
-  std::fflush(stdout);
-  fs::create_directories(sweep_dir);
-  // One launcher per sweep folder: a second one (another terminal, a re-run started too early)
-  // would run the same trials twice into the same folders. Released when this process ends.
-  const std::optional<FileLock> lock = FileLock::acquire(sweep_dir / "sweep.lock", {.wait = false});
-  if (!lock)
-    throw ConfigError(fmt::format("another prefopt is running the sweep in '{}'; wait for it, or stop it", sweep_dir.string()));
-  sweep::check_resume(sweep_dir, spec.experiment, planned, vars["extend"].as<bool>());
-  // Slurm runs array task i as trial i of sweep.json; added trials renumber it.
-  if (vars["extend"].as<bool>() && !sweep::queued_trials(sweep_dir).empty())
-    throw ConfigError(fmt::format("the sweep in '{}' has trials queued or running in Slurm; --extend renumbers its "
-                                  "trials: wait for them (prefopt status) or scancel them first",
-                                  sweep_dir.string()));
-
-  sweep::write_manifest(sweep_dir, spec, launcher, run_arguments(vars), planned);
-  std::vector<sweep::TrialSpec> specs;
-  for (const sweep::PlannedTrial& t : planned) specs.push_back(t.spec);
-  if (launcher == "slurm") return run_on_slurm(sweep_dir, planned, slurm, vars);
-
+TrialsRun run_locally(const SweepSetup& setup, const std::vector<sweep::PlannedTrial>& planned, const po::variables_map& vars) {
   sweep::LaunchOptions options;
   options.jobs = vars["jobs"].as<std::int64_t>();
   if (vars.count("gpus")) options.gpus = sweep::parse_gpus(vars["gpus"].as<std::string>());
@@ -171,7 +165,7 @@ int run_sweep(const sweep::SweepSpec& spec, const fs::path& default_dir, const p
   options.timeout_seconds = vars["timeout"].as<double>();
   options.max_failures = vars["max-failures"].as<std::int64_t>();
   const bool terminal = ::isatty(STDERR_FILENO) != 0;
-  std::ofstream log_file(sweep_dir / "sweep.log", std::ios::app);
+  std::ofstream log_file(setup.sweep_dir / "sweep.log", std::ios::app);
   options.log = [&](const std::string& line) {
     fmt::print(stderr, "{}{}\n", terminal ? "\r\033[K" : "", line);
     log_file << line << "\n" << std::flush;
@@ -181,19 +175,56 @@ int run_sweep(const sweep::SweepSpec& spec, const fs::path& default_dir, const p
     if (terminal) fmt::print(stderr, "\r\033[K{}", status);
     last_status = status;
   };
-  fmt::print(stderr, "sweep folder: {} ({} trials)\n", sweep_dir.string(), planned.size());
-  const sweep::LaunchResult launched = sweep::launch(sweep_dir, specs, options);
+  std::vector<sweep::TrialSpec> specs;
+  for (const sweep::PlannedTrial& t : planned) specs.push_back(t.spec);
+  fmt::print(stderr, "sweep folder: {} ({} trials)\n", setup.sweep_dir.string(), planned.size());
+  const sweep::LaunchResult launched = sweep::launch(setup.sweep_dir, specs, options);
   if (terminal) fmt::print(stderr, "\r\033[K");
   options.log(last_status);
-  const int status = conclude(sweep_dir, launched.failed + launched.not_started == 0
-                                             ? ""
-                                             : fmt::format("{} trial(s) failed and {} did not start; run the same command again to retry them",
-                                                           launched.failed, launched.not_started));
-  if (launched.interrupted) {
-    fmt::print(stderr, "interrupted; run the same command again to resume (stopped trials continue from their checkpoints)\n");
-    return 130;
+  return {.unfinished = launched.failed + launched.not_started == 0
+                            ? ""
+                            : fmt::format("{} trial(s) failed and {} did not start; run the same command again to retry them",
+                                          launched.failed, launched.not_started),
+          .interrupted = launched.interrupted};
+}
+
+}  // namespace
+
+TrialsRun run_trials(const SweepSetup& setup, const std::vector<sweep::PlannedTrial>& planned,
+                     const po::variables_map& vars, bool wait) {
+  return setup.launcher == "slurm" ? run_on_slurm(setup, planned, wait) : run_locally(setup, planned, vars);
+}
+
+int finish_sweep(const fs::path& sweep_dir, const TrialsRun& run) {
+  const int status = conclude(sweep_dir, run.unfinished);
+  if (!run.interrupted) return status;
+  fmt::print(stderr, "interrupted; run the same command again to resume (stopped trials continue from their checkpoints)\n");
+  return 130;
+}
+
+int run_sweep(const sweep::SweepSpec& spec, const fs::path& default_dir, const po::variables_map& vars) {
+  if (spec.search) return run_search(spec, default_dir, vars);
+  std::vector<sweep::PlannedTrial> planned;
+  {
+    Registries registries;
+    const config::Composer composer = experiment_composer(spec.experiment.string(), vars, registries);
+    planned = plan_trials(spec.experiment, sweep::expand(spec, composer), vars);
   }
-  return status;
+  if (vars["dry-run"].as<bool>()) {
+    for (const sweep::PlannedTrial& t : planned) fmt::print("{}\t{}\n", t.spec.name, join(t.spec.overrides, " "));
+    fmt::print(stderr, "{} trials\n", planned.size());
+    return 0;
+  }
+  const SweepSetup setup = prepare_sweep(spec, default_dir, vars);
+  sweep::check_resume(setup.sweep_dir, spec.experiment, planned, vars["extend"].as<bool>());
+  // Slurm runs array task i as trial i of sweep.json; added trials renumber it.
+  if (vars["extend"].as<bool>() && !sweep::queued_trials(setup.sweep_dir).empty())
+    throw ConfigError(fmt::format("the sweep in '{}' has trials queued or running in Slurm; --extend renumbers its "
+                                  "trials: wait for them (prefopt status) or scancel them first",
+                                  setup.sweep_dir.string()));
+  sweep::write_manifest(setup.sweep_dir, spec, setup.launcher, run_arguments(vars), planned);
+  const TrialsRun run = run_trials(setup, planned, vars, vars["wait"].as<bool>());
+  return run.waited ? finish_sweep(setup.sweep_dir, run) : 0;
 }
 
 int sweep_command(const Args& args) {
@@ -254,7 +285,8 @@ int results_command(const Args& args) {
       group_by.push_back(key);
     }
   }
-  fmt::print("{}", sweep::format_results(sweep::aggregate(results, group_by), format));
+  fmt::print("{}{}", sweep::format_results(sweep::aggregate(results, group_by), format),
+             format == "table" ? search_table(vars["sweep-dir"].as<std::string>(), results) : "");
   return 0;
 }
 

@@ -49,6 +49,8 @@ struct TrialState {
 };
 
 TrialState trial_state(const fs::path& dir, const std::optional<sweep::QueuedTask>& queued, std::size_t index) {
+  if (const json summary = run_files::read_summary(dir); summary.contains("pruned"))
+    return {"pruned", summary["pruned"].get<std::string>()};
   if (run_files::finished(dir)) return {"finished", ""};
   const json status = run_files::read_status(dir);
   const json checkpoint = read_json_or_null(dir / "checkpoint" / "checkpoint.json");
@@ -135,6 +137,8 @@ int trial_command(const Args& args) {
   for (const json& o : trial["overrides"]) run_args.push_back(o.get<std::string>());
   run_args.insert(run_args.end(), {"--out", dir.string(), "--continue"});
   for (const json& a : sweep.value("run_arguments", json::array())) run_args.push_back(a.get<std::string>());
+  if (trial.contains("search") && trial["search"].contains("prune"))
+    run_args.insert(run_args.end(), {"--prune", trial["search"]["prune"].dump()});
   int exit_status = 0;
   try {
     exit_status = run(run_args);
@@ -147,7 +151,8 @@ int trial_command(const Args& args) {
   }
   std::fflush(nullptr);
   const bool finished = exit_status == 0 && run_files::finished(dir);
-  status["state"] = finished ? "finished" : exit_status == static_cast<int>(ExitCode::stopped) ? "stopped" : "failed";
+  const bool pruned = finished && run_files::read_summary(dir).contains("pruned");
+  status["state"] = pruned ? "pruned" : finished ? "finished" : exit_status == static_cast<int>(ExitCode::stopped) ? "stopped" : "failed";
   status["exit_status"] = exit_status;
   status["ended_at"] = unix_time();
   status["seconds"] = status["ended_at"].get<double>() - status["started_at"].get<double>();
@@ -187,11 +192,11 @@ int status_command(const Args& args) {
     const TrialState state =
         trial_state(sweep_dir / name, found != queued.end() ? std::optional(found->second) : std::nullopt, i);
     ++counts[state.state];
-    if (state.state != "finished" || vars["all"].as<bool>())
+    if ((state.state != "finished" && state.state != "pruned") || vars["all"].as<bool>())
       rows.push_back({join(trials[i]["swept"].get<std::vector<std::string>>(), " "), state.state, state.detail});
   }
   std::vector<std::string> summary;
-  for (const char* state : {"finished", "running", "pending", "stopped", "failed", "not started"})
+  for (const char* state : {"finished", "pruned", "running", "pending", "stopped", "failed", "not started"})
     if (counts[state] > 0) summary.push_back(fmt::format("{} {}", counts[state], state));
   fmt::print("{}: {} trials: {}\n", sweep_dir.string(), trials.size(), join(summary, ", "));
   std::size_t width = 5;

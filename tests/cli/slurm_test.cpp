@@ -170,3 +170,28 @@ TEST_CASE("a Slurm re-run submits only the trials that failed, never one still q
   CHECK(submissions[1]["indices"] == json::array({1}));
   CHECK(read_json(test::sweep_trial_dirs(out)[1] / "status.json")["attempt"] == 2);
 }
+
+TEST_CASE("a search on Slurm runs each round as a job array and proposes what the local launcher does", "[slurm][e2e]") {
+  SKIP_WITHOUT_SLURM();
+  SlurmFixture f;
+  const fs::path sweep = f.sweep_file(
+      "seeds = [0]\n[grid]\nalgorithm = \"dpo,orpo\"\n[search]\nbudget = 3\nstartup = 1\n[search.space]\n"
+      "\"algorithm.learning_rate\" = \"tag(log, interval(1e-4, 1e-1))\"\n[search.pruner]\nkind = \"asha\"\nmin_step = 5\n"
+      "reduction = 2\n" +
+      kSlurmLauncher);
+  const fs::path out = f.dir.path() / "slurm";
+  const auto searched = run_cli(f.args(sweep, out));
+  INFO(searched.out << searched.err);
+  REQUIRE(searched.status == 0);
+  CHECK(read_json(out / "slurm" / "submissions.json").size() == 3);  // one array per round
+  const auto local = run_cli(f.args(sweep, f.dir.path() / "local", {"--launcher", "local", "++runtime.threads=1"}));
+  REQUIRE(local.status == 0);
+  const json a = read_json(out / "sweep.json")["trials"], b = read_json(f.dir.path() / "local" / "sweep.json")["trials"];
+  REQUIRE(a.size() == 6);
+  REQUIRE(b.size() == 6);
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    CHECK(a[i]["search"] == b[i]["search"]);
+    CHECK(test::read_file(out / a[i]["name"].get<std::string>() / "metrics.jsonl") ==
+          test::read_file(f.dir.path() / "local" / b[i]["name"].get<std::string>() / "metrics.jsonl"));
+  }
+}

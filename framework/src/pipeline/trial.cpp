@@ -277,9 +277,10 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
   run_files::MetricsWriter metrics(options.run_dir);
   const std::int64_t checkpoint_every = train_params.get<std::int64_t>("checkpoint_every");
   const fs::path checkpoint_dir = options.run_dir / "checkpoint";
+  std::optional<std::string> pruned;  // why the trial stops early
   FileCheckpoints checkpoints(
       checkpoint_dir, device, checkpoint_every > 0 ? checkpoint_every : train_params.get<std::int64_t>("eval_every"),
-      options.stop_requested, result.rows,
+      [&] { return pruned.has_value() || (options.stop_requested && options.stop_requested()); }, result.rows,
       [&] {
         for (const json& row : result.rows) metrics.append(row);
       },
@@ -309,11 +310,19 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
                             row["gold"].get<double>(), row["proxy"].get<double>(), row["kl"].get<double>(),
                             row["win_rate"].get<double>()));
             result.rows.push_back(std::move(row));
+            if (!pruned && options.prune && (pruned = options.prune(result.rows))) log(*pruned);
           },
       .progress = [&](const std::string& status) { setup.progress(status); },
       .checkpoints = options.checkpoints ? &checkpoints : nullptr};
   log(fmt::format("algorithm: {}", algorithm->display_name()));
-  algorithm->run(context);
+  bool stopped_early = false;
+  try {
+    algorithm->run(context);
+  } catch (const Stopped&) {
+    if (!pruned || (options.stop_requested && options.stop_requested())) throw;
+    stopped_early = true;
+  }
+  if (pruned && !stopped_early) log(fmt::format("{} keeps no training state to stop at; it ran to the end", algorithm->display_name()));
   if (result.rows.empty()) throw std::runtime_error(fmt::format("{} produced no evaluation", algorithm->display_name()));
 
   const auto best = std::max_element(result.rows.begin(), result.rows.end(), [](const json& a, const json& b) {
@@ -327,6 +336,7 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
                     {"threads", {{"blas", threads.blas}, {"intra_op", threads.intra_op}, {"blas_library", blas}}},
                     {"runtime", {{"device", device.str()}, {"dtype", runtime.dtype_name()}}},
                     {"seed", seed}};
+  if (stopped_early) result.summary["pruned"] = *pruned;
   run_files::write_summary(options.run_dir, result.summary);
   fs::remove_all(checkpoint_dir);
   return result;

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "config/node.h"
 #include "pipeline/sections.h"
@@ -28,6 +29,9 @@ struct TrialOptions {
   bool checkpoints = true;                           // keep run_dir/checkpoint/ while training
   std::function<bool()> stop_requested;              // polled between steps: save and throw Stopped
   std::function<void(const nlohmann::json&)> evaluated;  // each metrics.jsonl row as it is written
+  // Called with the rows so far after each evaluation: a reason stops the trial at the end of the
+  // step, finished early, with summary.json's "pruned" saying why (a search's early stopping).
+  std::function<std::optional<std::string>(const std::vector<nlohmann::json>& rows)> prune;
 };
 
 struct TrialResult {

@@ -15,12 +15,15 @@ using nlohmann::json;
 void write_manifest(const fs::path& sweep_dir, const SweepSpec& spec, const std::string& launcher,
                     const std::vector<std::string>& run_arguments, const std::vector<PlannedTrial>& planned) {
   json trials = json::array();
-  for (const PlannedTrial& t : planned)
-    trials.push_back({{"name", t.spec.name}, {"overrides", t.spec.overrides}, {"swept", t.spec.swept}, {"config_hash", t.config_hash}});
+  for (const PlannedTrial& t : planned) {
+    json entry = {{"name", t.spec.name}, {"overrides", t.spec.overrides}, {"swept", t.spec.swept}, {"config_hash", t.config_hash}};
+    if (!t.search.is_null()) entry["search"] = t.search;
+    trials.push_back(std::move(entry));
+  }
   json per_option = json::array();
   for (const auto& [group_option, grid] : spec.per_option)
     per_option.push_back({{"group", group_option.first}, {"option", group_option.second}, {"grid", grid}});
-  const json manifest = {{"experiment", spec.experiment.string()},
+  json manifest = {{"experiment", spec.experiment.string()},
                          {"overrides", spec.overrides},
                          {"seeds", spec.seeds},
                          {"grid", spec.grid},
@@ -30,7 +33,30 @@ void write_manifest(const fs::path& sweep_dir, const SweepSpec& spec, const std:
                          {"run_arguments", run_arguments},
                          {"prefopt", version_string()},
                          {"trials", trials}};
+  if (spec.search) manifest["search"] = search_json(*spec.search);
   write_atomically(sweep_dir / kManifest, manifest.dump(2) + "\n");
+}
+
+std::vector<PlannedTrial> recorded_trials(const json& manifest) {
+  std::vector<PlannedTrial> out;
+  for (const json& t : manifest.at("trials"))
+    out.push_back({{t.at("name"), t.at("overrides"), t.at("swept")}, t.value("config_hash", ""), t.value("search", json())});
+  return out;
+}
+
+json search_json(const SearchSpec& search) {
+  json per_option = json::array();
+  for (const auto& [group_option, values] : search.per_option)
+    per_option.push_back({{"group", group_option.first}, {"option", group_option.second}, {"space", values}});
+  return {{"sampler", search.sampler},
+          {"budget", search.budget},
+          {"seed", search.seed},
+          {"objective", search.objective},
+          {"startup", search.startup},
+          {"batch", search.batch},
+          {"space", search.space},
+          {"per_option", per_option},
+          {"pruner", {{"kind", search.pruner.kind}, {"min_step", search.pruner.min_step}, {"reduction", search.pruner.reduction}}}};
 }
 
 bool is_sweep_dir(const fs::path& dir) {

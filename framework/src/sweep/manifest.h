@@ -16,6 +16,7 @@ namespace prefopt::sweep {
 struct PlannedTrial {
   TrialSpec spec;
   std::string config_hash;  // of the resolved config: detects an experiment edited mid-sweep
+  nlohmann::json search;    // a search's trial: study, configuration, round, params, prune rule
 };
 
 // Writes sweep.json (atomically). `run_arguments` are what every trial's run gets from the
@@ -25,6 +26,11 @@ void write_manifest(const std::filesystem::path& sweep_dir, const SweepSpec& spe
                                 const std::vector<PlannedTrial>& planned);
 
 inline constexpr const char* kManifest = "sweep.json";
+
+// The trials sweep.json lists, as planned.
+std::vector<PlannedTrial> recorded_trials(const nlohmann::json& manifest);
+// A sweep's [search] as sweep.json records it (what a resumed search must match).
+nlohmann::json search_json(const SearchSpec& search);
 
 // Whether `dir` holds a sweep.json.
 bool is_sweep_dir(const std::filesystem::path& dir);

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "files.h"
+#include "sweep/manifest.h"
 #include "text.h"
 
 namespace prefopt::sweep {
@@ -316,9 +317,151 @@ std::string table(const std::vector<Group>& groups) {
   return html + "</table>";
 }
 
+// A search: the best configuration per study, the search's progress, each parameter's effect and
+// the tuned frontiers.
+std::string search_section(const SearchResults& search, const std::vector<TrialResult>& results) {
+  std::map<std::string, std::string> colors;
+  for (std::size_t i = 0; i < search.studies.size(); ++i) colors[search.studies[i].label] = kPalette[i % std::size(kPalette)];
+  std::vector<std::pair<std::string, std::string>> legend;
+  for (const StudyResults& study : search.studies) legend.emplace_back(study.label, colors.at(study.label));
+  const std::string objective = search.objective == "best_gold" ? "best gold" : "final gold";
+
+  std::string html = fmt::format(
+      "<h2>Search</h2>\n<p>Each study searched its space with the {} sampler; a configuration's objective is its "
+      "trials' mean {} over seeds (95% t-interval). Only configurations whose trials all finished are candidates "
+      "for best; a pruned trial was stopped early by the search and counts with its last evaluation (a ring in the "
+      "parameter plots).</p>\n"
+      "<table><tr><th>study</th><th>configurations</th><th>pruned trials</th><th>best configuration</th><th>{}</th><th>n</th></tr>",
+      escape(search.sampler), objective, objective);
+  for (const StudyResults& study : search.studies) {
+    std::int64_t pruned = 0;
+    for (const SearchedConfiguration& c : study.configurations) pruned += c.pruned;
+    html += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td>", escape(study.label), study.configurations.size(), pruned);
+    if (!study.best) {
+      html += "<td>none complete yet</td><td>–</td><td>0</td></tr>";
+      continue;
+    }
+    const SearchedConfiguration& best = study.configurations[*study.best];
+    std::vector<std::string> params;
+    for (const auto& [key, value] : best.params) params.push_back(key + "=" + value);
+    html += fmt::format("<td>#{} {}</td><td>{}{}</td><td>{}</td></tr>", best.index, escape(join(params, " ")),
+                        number(best.objective.mean),
+                        std::isfinite(best.objective.ci95) ? " ± " + number(best.objective.ci95) : "", best.objective.n);
+  }
+  html += "</table>\n";
+
+  // Progress: the best complete configuration so far against configurations tried.
+  Range xr, yr;
+  std::vector<Series> progress;
+  for (const StudyResults& study : search.studies) {
+    Series s{study.label, colors.at(study.label), {}, false, 1.0, true};
+    double best = -INFINITY;
+    for (const SearchedConfiguration& c : study.configurations) {
+      if (c.complete() && std::isfinite(c.objective.mean)) best = std::max(best, c.objective.mean);
+      if (std::isfinite(best)) s.points.emplace_back(static_cast<double>(c.index + 1), best), yr.add(best);
+      xr.add(static_cast<double>(c.index + 1));
+    }
+    progress.push_back(std::move(s));
+  }
+  Plot plot("Search progress: the best configuration so far", "configurations tried", "best mean " + objective, xr, yr);
+  for (const Series& s : progress) plot.add(s);
+  plot.legend(legend);
+  html += plot.svg() + "\n";
+
+  // Sensitivity: each configuration's objective against each searched parameter (ring: pruned).
+  for (const std::string& key : search.keys) {
+    const bool log = search.log_keys.contains(key);
+    Range kx, ky;
+    struct Dot {
+      double x, y;
+      std::string color, title;
+      bool pruned;
+    };
+    std::vector<Dot> dots;
+    for (const StudyResults& study : search.studies)
+      for (const SearchedConfiguration& c : study.configurations) {
+        const auto param = std::find_if(c.params.begin(), c.params.end(), [&](const auto& p) { return p.first == key; });
+        if (param == c.params.end() || std::isnan(c.objective.mean)) continue;
+        double x = NAN;
+        try {
+          x = std::stod(param->second);
+        } catch (const std::exception&) {
+          continue;  // a categorical value: no axis to put it on
+        }
+        if (log && x > 0) x = std::log10(x);
+        kx.add(x), ky.add(c.objective.mean);
+        dots.push_back({x, c.objective.mean, colors.at(study.label),
+                        fmt::format("{} #{}: {}={}, {} {}", study.label, c.index, key, param->second, objective, number(c.objective.mean)),
+                        c.pruned > 0});
+      }
+    if (dots.empty()) continue;
+    Plot sensitivity(fmt::format("Mean {} against {}", objective, key),
+                     log ? "log10 " + key : key, "mean " + objective, kx, ky);
+    for (const Dot& d : dots)
+      sensitivity.raw(fmt::format(R"svg(<circle cx="{:.1f}" cy="{:.1f}" r="4" fill="{}" stroke="{}" stroke-width="1.5"><title>{}</title></circle>)svg",
+                                  sensitivity.x(d.x), sensitivity.y(d.y), d.pruned ? "none" : d.color, d.color, escape(d.title)));
+    sensitivity.legend(legend);
+    html += sensitivity.svg() + "\n";
+  }
+
+  // Gold against KL over the complete configurations, each study's Pareto front joined: what a
+  // KL budget buys once tuned.
+  Range px, py;
+  std::vector<Series> fronts;
+  for (const StudyResults& study : search.studies) {
+    std::vector<std::pair<double, double>> points;  // (KL, gold)
+    for (const SearchedConfiguration& c : study.configurations)
+      if (c.complete() && std::isfinite(c.final_kl) && std::isfinite(c.final_gold)) {
+        points.emplace_back(c.final_kl, c.final_gold);
+        px.add(c.final_kl), py.add(c.final_gold);
+      }
+    std::sort(points.begin(), points.end());
+    Series front{study.label, colors.at(study.label), {}, false, 1.0, false};
+    for (const auto& point : points)
+      if (front.points.empty() || point.second > front.points.back().second) front.points.push_back(point);
+    fronts.push_back(std::move(front));
+    for (const auto& [kl, gold] : points) fronts.push_back({study.label, colors.at(study.label), {{kl, gold}}, false, 1.0, true});
+  }
+  if (!fronts.empty()) {
+    Plot pareto("Final gold against KL per configuration; lines: Pareto fronts", "KL(π ‖ π_ref)",
+                "mean final gold", px, py);
+    for (const Series& s : fronts) pareto.add(s);
+    pareto.legend(legend);
+    html += pareto.svg() + "\n";
+  }
+
+  // The tuned frontiers: gold against √KL along each study's best configuration's trials.
+  std::map<std::string, const TrialResult*> by_name;
+  for (const TrialResult& r : results) by_name[r.name] = &r;
+  Range fx, fy;
+  std::vector<Series> curves;
+  for (const StudyResults& study : search.studies) {
+    if (!study.best) continue;
+    for (const std::string& name : study.configurations[*study.best].trials) {
+      const auto found = by_name.find(name);
+      if (found == by_name.end()) continue;
+      Series s{study.label, colors.at(study.label), {}, false, 0.8, true};
+      for (const auto& [step, row] : found->second->curve)
+        if (row.contains("sqrt_kl") && row.contains("gold")) {
+          s.points.emplace_back(row.at("sqrt_kl"), row.at("gold"));
+          fx.add(row.at("sqrt_kl")), fy.add(row.at("gold"));
+        }
+      curves.push_back(std::move(s));
+    }
+  }
+  if (!curves.empty()) {
+    Plot tuned("Tuned frontiers: each study's best configuration, one line per seed",
+               "√KL(π ‖ π_ref)", "gold reward", fx, fy);
+    for (const Series& s : curves) tuned.add(s);
+    tuned.legend(legend);
+    html += tuned.svg() + "\n";
+  }
+  return html;
+}
+
 }  // namespace
 
-std::string render_report(const std::string& title, const std::vector<TrialResult>& results) {
+std::string render_report(const std::string& title, const std::vector<TrialResult>& results, const SearchResults* search) {
   std::map<std::string, std::string> colors;
   for (const TrialResult& r : results) colors.emplace(algorithm_of(r), "");
   std::size_t i = 0;
@@ -342,12 +485,15 @@ th{background:#f3f3f3}svg{display:block;margin:1.5em 0}</style></head><body>
   const std::vector<Group> groups = aggregate(results, {});
   html += frontier(results, colors) + "\n" + fitted_frontier(results, groups, colors) + "\n" +
           over_training(results, colors) + "\n" + by_level(results, colors) + "\n";
+  if (search != nullptr) html += search_section(*search, results);
   html += "<h2>Results</h2>\n" + table(groups) + "\n" + fits_table(groups) + "\n</body></html>\n";
   return html;
 }
 
 void write_report(const std::filesystem::path& sweep_dir, const std::filesystem::path& file) {
-  write_atomically(file, render_report("prefopt sweep " + sweep_dir.filename().string(), load_results(sweep_dir)));
+  const std::vector<TrialResult> results = load_results(sweep_dir);
+  const std::optional<SearchResults> search = search_results(read_manifest(sweep_dir), results);
+  write_atomically(file, render_report("prefopt sweep " + sweep_dir.filename().string(), results, search ? &*search : nullptr));
 }
 
 }  // namespace prefopt::sweep

@@ -12,10 +12,13 @@
 #include <vector>
 
 #include "sweep/results.h"
+#include "sweep/search.h"
 
 namespace prefopt::sweep {
 
-std::string render_report(const std::string& title, const std::vector<TrialResult>& results);
+// `search`: a search sweep's configurations (sweep/search.h), shown in their own section; null otherwise.
+std::string render_report(const std::string& title, const std::vector<TrialResult>& results,
+                          const SearchResults* search = nullptr);
 
 // Writes the report of `sweep_dir` to `file` (atomically) and returns nothing; throws like
 // load_results.

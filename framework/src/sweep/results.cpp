@@ -25,8 +25,9 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 // The index's layout, as SQLite's user_version: an index of another version is rebuilt, so a
-// sweep indexed by an older prefopt shows the finals added since (2: gold_drop, best_sqrt_kl).
-constexpr int kIndexVersion = 2;
+// sweep indexed by an older prefopt shows the finals added since (2: gold_drop, best_sqrt_kl;
+// 3: the state pruned).
+constexpr int kIndexVersion = 3;
 
 // A connection and its statements, closed on every path.
 class Database {
@@ -160,7 +161,10 @@ void build_index(const fs::path& sweep_dir) {
       const fs::path dir = sweep_dir / name;
       const json status = run_files::read_status(dir);
       const json summary = run_files::read_summary(dir);
-      const std::string state = !summary.is_null() ? "finished" : status.is_null() ? "not run" : status.value("state", "failed");
+      const std::string state = summary.contains("pruned") ? "pruned"
+                                : !summary.is_null()        ? "finished"
+                                : status.is_null()          ? "not run"
+                                                            : status.value("state", "failed");
       const int exit_status = !summary.is_null() ? 0 : status.is_null() ? -1 : status.value("exit_status", -1);
       insert_trial.run(name, position++, state, exit_status,
                        summary.is_null() ? std::string() : summary.value("algorithm", std::string()),
@@ -257,7 +261,7 @@ std::vector<Group> aggregate(const std::vector<TrialResult>& results, std::vecto
     }
     auto group = std::find_if(groups.begin(), groups.end(), [&](const Group& g) { return g.key == key; });
     if (group == groups.end()) {
-      groups.push_back({key, r.algorithm, {}, 0, std::nullopt});
+      groups.push_back({key, r.algorithm, {}, 0, 0, std::nullopt});
       values.emplace_back();
       frontier.emplace_back();
       group = groups.end() - 1;
@@ -265,7 +269,7 @@ std::vector<Group> aggregate(const std::vector<TrialResult>& results, std::vecto
     if (group->algorithm != r.algorithm && !r.algorithm.empty()) group->algorithm = group->algorithm.empty() ? r.algorithm : "mixed";
     auto& group_values = values[static_cast<std::size_t>(group - groups.begin())];
     if (r.state != "finished") {
-      ++group->failed;
+      ++(r.state == "pruned" ? group->pruned : group->failed);
       continue;
     }
     for (const std::string& metric : final_metrics())
@@ -322,7 +326,7 @@ std::string format_results(const std::vector<Group>& groups, const std::string& 
   if (format == "json") {
     json json_out = json::array();
     for (const Group& g : groups) {
-      json row = {{"algorithm", g.algorithm}, {"not_finished", g.failed}};
+      json row = {{"algorithm", g.algorithm}, {"not_finished", g.failed}, {"pruned", g.pruned}};
       for (const auto& [key, value] : g.key) row["group"][key] = value;
       for (const std::string& metric : metrics) {
         const Statistic& s = g.stats.at(metric);
@@ -380,6 +384,7 @@ std::string format_results(const std::vector<Group>& groups, const std::string& 
                                                            : fmt::format("{:.3f} ± {:.3f}", s.mean, s.ci95));
     }
     if (g.failed > 0) line += fmt::format("  ({} not finished)", g.failed);
+    if (g.pruned > 0) line += fmt::format("  ({} pruned)", g.pruned);
     out += line + "\n";
   }
   return out + fits_table(groups, widths);

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "pipeline/stage_cache.h"
+#include "sweep/samplers.h"
 #include "prefopt/error.h"
 #include "text.h"
 
@@ -49,6 +50,83 @@ config::Override parse(const std::string& text, const std::string& where) {
   } catch (const ConfigError& e) {
     throw ConfigError(fmt::format("{}: {}", where, e.what()));
   }
+}
+
+PerOption per_option(const Node& value, const std::string& where) {
+  if (!value.is_table()) fail(value, fmt::format("{0} must be tables [{0}.GROUP.OPTION]", where));
+  PerOption out;
+  for (const auto& [group, options] : value.table()) {
+    if (!options.is_table()) fail(options, fmt::format("{0}.{1} must be tables [{0}.{1}.OPTION]", where, group));
+    for (const auto& [option, values] : options.table())
+      out.push_back({{group, option}, key_values(values, where + "." + group + "." + option)});
+  }
+  return out;
+}
+
+std::string one_of(const Node& node, const std::string& key, const std::vector<std::string>& known) {
+  if (!node.is_string()) fail(node, fmt::format("{} must be one of {}", key, join(known, ", ")));
+  const std::string value = std::get<std::string>(node.value);
+  if (std::find(known.begin(), known.end(), value) == known.end())
+    fail(node, fmt::format("{} must be one of {}, not '{}'{}", key, join(known, ", "), value, did_you_mean(value, known)));
+  return value;
+}
+
+std::int64_t at_least(const Node& node, const std::string& key, std::int64_t minimum) {
+  const std::int64_t value = integer(node, key);
+  if (value < minimum) fail(node, fmt::format("{} must be at least {}", key, minimum));
+  return value;
+}
+
+PrunerSpec pruner_spec(const Node& table) {
+  if (!table.is_table()) fail(table, "search.pruner must be a table: kind, min_step, reduction");
+  PrunerSpec pruner;
+  for (const auto& [key, value] : table.table()) {
+    if (key == "kind")
+      pruner.kind = one_of(value, "search.pruner.kind", {"none", "asha", "hyperband"});
+    else if (key == "min_step")
+      pruner.min_step = at_least(value, "search.pruner.min_step", 1);
+    else if (key == "reduction")
+      pruner.reduction = at_least(value, "search.pruner.reduction", 2);
+    else
+      fail(value, fmt::format("unknown key search.pruner.{}{} (known: kind, min_step, reduction)", key,
+                              did_you_mean(key, {"kind", "min_step", "reduction"})));
+  }
+  if (pruner.kind != "none" && pruner.min_step == 0)
+    fail(table, "search.pruner needs min_step: the training step of the first evaluation that may stop a trial");
+  return pruner;
+}
+
+SearchSpec search_spec(const Node& table) {
+  if (!table.is_table()) fail(table, "search must be a table: sampler, budget, [search.space], ...");
+  static const std::vector<std::string> known = {"sampler", "budget", "seed",  "objective",  "startup",
+                                                 "batch",   "space",  "per_option", "pruner"};
+  SearchSpec search;
+  for (const auto& [key, value] : table.table()) {
+    if (key == "sampler")
+      search.sampler = one_of(value, "search.sampler", kSamplers);
+    else if (key == "budget")
+      search.budget = at_least(value, "search.budget", 1);
+    else if (key == "seed")
+      search.seed = static_cast<std::uint64_t>(at_least(value, "search.seed", 0));
+    else if (key == "objective")
+      search.objective = one_of(value, "search.objective", kObjectives);
+    else if (key == "startup")
+      search.startup = at_least(value, "search.startup", 0);
+    else if (key == "batch")
+      search.batch = at_least(value, "search.batch", 1);
+    else if (key == "space")
+      search.space = key_values(value, "search.space");
+    else if (key == "per_option")
+      search.per_option = per_option(value, "search.per_option");
+    else if (key == "pruner")
+      search.pruner = pruner_spec(value);
+    else
+      fail(value, fmt::format("unknown key search.{}{} (known: {})", key, did_you_mean(key, known), join(known, ", ")));
+  }
+  if (search.budget == 0) fail(table, "search needs budget: the configurations each study tries, e.g. budget = 16");
+  if (search.space.empty() && search.per_option.empty())
+    fail(table, "search needs [search.space] (or [search.per_option.GROUP.OPTION]): the parameters to search");
+  return search;
 }
 
 // Expands `base` trials by `axes` (each "key=values"), the axes' swept texts appended.
@@ -104,8 +182,8 @@ SweepSpec load_sweep_file(const fs::path& file) {
   if (!fs::is_regular_file(file, error)) throw ConfigError(fmt::format("sweep file '{}' does not exist", file.string()));
   const Node root = config::load_toml_file(file.string());
   SweepSpec spec;
-  static const std::vector<std::string> known = {"experiment", "overrides", "seeds",   "grid",
-                                                 "random",     "per_option", "launcher"};
+  static const std::vector<std::string> known = {"experiment", "overrides",  "seeds",  "grid",
+                                                 "random",     "per_option", "search", "launcher"};
   bool has_experiment = false;
   for (const auto& [key, value] : root.table()) {
     if (key == "experiment") {
@@ -136,12 +214,9 @@ SweepSpec load_sweep_file(const fs::path& file) {
       if (spec.random_count < 1) fail(value, "random.count must be at least 1");
       if (spec.random.empty()) fail(value, "random needs [random.params]");
     } else if (key == "per_option") {
-      if (!value.is_table()) fail(value, "per_option must be tables [per_option.GROUP.OPTION]");
-      for (const auto& [group, options] : value.table()) {
-        if (!options.is_table()) fail(options, fmt::format("per_option.{} must be tables [per_option.{}.OPTION]", group, group));
-        for (const auto& [option, grid] : options.table())
-          spec.per_option.push_back({{group, option}, key_values(grid, "per_option." + group + "." + option)});
-      }
+      spec.per_option = per_option(value, "per_option");
+    } else if (key == "search") {
+      spec.search = search_spec(value);
     } else if (key == "launcher") {
       if (value.is_string()) {
         spec.launcher = std::get<std::string>(value.value);
@@ -168,6 +243,8 @@ SweepSpec load_sweep_file(const fs::path& file) {
                               join(known, ", ")));
     }
   }
+  if (spec.search && spec.random_count > 0)
+    fail(*root.child("search"), "a sweep has [search] or [random], not both: [search] draws its configurations itself");
   if (!has_experiment)
     throw ConfigError(fmt::format("{}: a sweep file names its experiment: experiment = \"../experiments/NAME.toml\"",
                                   file.string()));

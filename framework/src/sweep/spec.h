@@ -14,6 +14,11 @@
 //   "algorithm.learning_rate" = "tag(log, interval(1e-4, 1e-2))"
 //   [per_option.algorithm.dpo]                       # only trials that compose algorithm=dpo
 //   "algorithm.beta" = "0.05,0.1,0.5"
+//   [search]                                         # instead of [random]: see sweep/search.h
+//   sampler = "tpe"
+//   budget = 16
+//   [search.space]
+//   "algorithm.learning_rate" = "tag(log, interval(1e-5, 1e-3))"
 //   [launcher]                                       # or launcher = "slurm"
 //   name = "slurm"                                   # "local" (the default) or "slurm"
 //   [launcher.slurm]                                 # see sweep/slurm.h
@@ -36,6 +41,30 @@
 namespace prefopt::sweep {
 
 using KeyValues = std::vector<std::pair<std::string, std::string>>;  // key, values in sweep syntax
+using PerOption = std::vector<std::pair<std::pair<std::string, std::string>, KeyValues>>;  // (group, option) -> values
+
+// Early stopping of a search's trials on their intermediate evaluations (sweep/search.h).
+struct PrunerSpec {
+  std::string kind = "none";    // none, asha, hyperband
+  std::int64_t min_step = 0;    // the first rung: the training step of an evaluation
+  std::int64_t reduction = 3;   // η: a rung keeps the best 1/η
+};
+
+// [search]: each combination of the grid (a study: an algorithm, say) searches its space with
+// the same budget of configurations, each run with every seed.
+struct SearchSpec {
+  std::string sampler = "tpe";           // random, tpe, gp
+  std::int64_t budget = 0;               // configurations per study
+  std::uint64_t seed = 0;
+  std::string objective = "final_gold";  // final_gold or best_gold, maximized, averaged over seeds
+  std::int64_t startup = 8;              // random configurations before the model's (tpe, gp)
+  std::int64_t batch = 1;                // configurations per study proposed at once (a round)
+  KeyValues space;                       // every study's
+  PerOption per_option;                  // only studies composing that group option
+  PrunerSpec pruner;
+};
+
+inline const std::vector<std::string> kObjectives = {"final_gold", "best_gold"};
 
 struct SweepSpec {
   std::filesystem::path experiment;
@@ -45,7 +74,8 @@ struct SweepSpec {
   std::int64_t random_count = 0;
   std::uint64_t random_seed = 0;
   KeyValues random;
-  std::vector<std::pair<std::pair<std::string, std::string>, KeyValues>> per_option;  // (group, option) -> grid
+  PerOption per_option;  // grids
+  std::optional<SearchSpec> search;
   std::string launcher = "local";     // "local" or "slurm"
   std::optional<config::Node> slurm;  // the [launcher.slurm] table, checked by sweep::slurm_options
 };
