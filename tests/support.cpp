@@ -15,6 +15,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 namespace prefopt::test {
@@ -165,6 +166,15 @@ plugin = "test_trainer"
 abort = false
 sleep_ms = 0
 )") + kTinyPipeline;
+
+std::string tiny_experiment(const std::string& algorithm, int steps, int every) {
+  return fmt::format(R"(defaults = [{{task = "synthetic"}}, {{annotator = "flip"}}, {{reward_model = "bradley_terry"}},
+            {{ensemble = "mean"}}, {{algorithm = "{}"}}, "_self_"]
+seed = 0
+)",
+                     algorithm) +
+         kTinyPipeline + fmt::format("[train]\nsteps = {}\neval_every = {}\n", steps, every);
+}
 
 bool lists_plugin(const std::string& table, const std::string& kind, const std::string& name) {
   std::istringstream lines(table);

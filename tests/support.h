@@ -71,6 +71,8 @@ std::vector<std::string> sweep_args(const std::filesystem::path& sweep, const st
 // The tables of a tiny pipeline (width 16, 10 SFT steps, 32 pairs, one reward model, 8 evaluation
 // prompts), to follow an experiment's top-level keys.
 extern const char* const kTinyPipeline;
+// The tiny pipeline with a built-in `algorithm` training `steps` steps, evaluated every `every`.
+std::string tiny_experiment(const std::string& algorithm, int steps, int every);
 // The tiny pipeline whose algorithm is the test library's test_trainer (`abort`, `sleep_ms`): the
 // sweep launchers' tests run it.
 extern const std::string kTrainerExperiment;

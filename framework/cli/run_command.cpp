@@ -187,7 +187,8 @@ int run(const Args& args) {
                              },
                              /*checkpoints=*/true,
                              [] { return g_stop_signal != 0; },
-                             /*evaluated=*/{}};
+                             /*evaluated=*/{},
+                             /*prune=*/{}};
   // A trial of a sweep lives in the sweep's folder, beside its sweep.json.
   const fs::path sweep_dir = fs::absolute(run_dir).lexically_normal().parent_path();
   tracking::TrialTracker tracker(config, {run_dir, stem, sweep::is_sweep_dir(sweep_dir) ? sweep_dir.filename().string() : ""},
@@ -240,7 +241,10 @@ int run(const Args& args) {
   if (result.summary.contains("pruned")) fmt::print("{}\n", result.summary["pruned"].get<std::string>());
   fmt::print("reference policy gold {:.3f}; results in {}\n", result.summary["reference_gold"].get<double>(),
              run_dir.string());
-  return 0;
+  // A diverged run ends (its summary.json says where; running it again diverges again) but failed.
+  if (!result.summary.contains("diverged")) return 0;
+  fmt::print(stderr, "prefopt: error: {}\n", result.summary["diverged"].get<std::string>());
+  return static_cast<int>(ExitCode::run_failed);
 }
 
 }  // namespace prefopt::cli

@@ -158,34 +158,43 @@ class Search {
  private:
   // What the sampler learns from: each configuration's mean objective over its trials. A
   // configuration with a pruned trial ranks below every complete one (its early value would
-  // flatter it when gold falls with training), in the order of its own values; as Optuna's TPE
-  // ranks pruned trials.
+  // flatter it when gold falls with training), in the order of its own values, as Optuna's TPE
+  // ranks pruned trials; one with a diverged trial ranks below all of them.
   std::vector<sweep::Observation> observations(const sweep::Study& study, const std::vector<Configuration>& configs) const {
+    enum class End { complete, pruned, diverged };
     std::vector<sweep::Observation> out;  // in proposal order: TPE weighs recent ones more
-    std::vector<bool> pruned;
+    std::vector<End> ends;
     for (const Configuration& c : configs) {
       double sum = 0;
-      bool was_pruned = false;
+      End end = End::complete;
       for (const std::size_t i : c.trials) {
         const json summary = run_files::read_summary(sweep_dir_ / planned[i].spec.name);
         sum += summary.is_null() ? std::nan("") : sweep::trial_objective(summary, search_.objective);
-        was_pruned = was_pruned || summary.contains("pruned");
+        if (summary.contains("diverged"))
+          end = End::diverged;
+        else if (summary.contains("pruned") && end == End::complete)
+          end = End::pruned;
       }
       const double value = sum / static_cast<double>(c.trials.size());
-      if (std::isnan(value)) continue;
+      if (std::isnan(value) && end != End::diverged) continue;
       out.push_back({point_of(study, c.params), value});
-      pruned.push_back(was_pruned);
+      ends.push_back(end);
     }
     double floor = INFINITY, top = -INFINITY;
     for (std::size_t i = 0; i < out.size(); ++i) {
-      if (pruned[i])
+      if (ends[i] == End::pruned)
         top = std::max(top, out[i].value);
-      else
+      else if (ends[i] == End::complete)
         floor = std::min(floor, out[i].value);
     }
     if (std::isfinite(floor) && std::isfinite(top))
       for (std::size_t i = 0; i < out.size(); ++i)
-        if (pruned[i]) out[i].value = floor - (top - out[i].value) - 1e-6 * (1 + std::abs(floor));
+        if (ends[i] == End::pruned) out[i].value = floor - (top - out[i].value) - 1e-6 * (1 + std::abs(floor));
+    double lowest = INFINITY;
+    for (std::size_t i = 0; i < out.size(); ++i)
+      if (ends[i] != End::diverged) lowest = std::min(lowest, out[i].value);
+    for (std::size_t i = 0; i < out.size(); ++i)
+      if (ends[i] == End::diverged) out[i].value = std::isfinite(lowest) ? lowest - 1 - std::abs(lowest) : -1.0;
     return out;
   }
 
@@ -245,6 +254,8 @@ int run_search(const sweep::SweepSpec& spec, const fs::path& default_dir, const 
     Registries registries;
     studies = sweep::plan_studies(spec, experiment_composer(spec.experiment.string(), vars, registries));
   }
+  if (vars["extend"].as<bool>())
+    throw ConfigError("--extend adds trials to a grid; a search grows by its budget: raise budget in [search] and run it again");
   check_spaces(spec, studies, vars);
   const sweep::SearchSpec& search = *spec.search;
   const std::size_t seeds = std::max<std::size_t>(spec.seeds.size(), 1);
@@ -293,7 +304,7 @@ int run_search(const sweep::SweepSpec& spec, const fs::path& default_dir, const 
     }
   }
   fmt::print(stderr, "search: every study has tried its {} configurations\n", search.budget);
-  return finish_sweep(setup.sweep_dir, {});
+  return finish_sweep(setup.sweep_dir, {});  // diverged trials are results of a search: ranked last, no failure
 }
 
 }  // namespace prefopt::cli

@@ -141,7 +141,9 @@ TrialsRun run_on_slurm(const SweepSetup& setup, const std::vector<sweep::Planned
   if (!wait) {
     fmt::print("follow it: prefopt status {0}\ncancel it: scancel <job id> (submissions: {0}/slurm/submissions.json)\n",
                sweep_dir.string());
-    return {.waited = false};
+    TrialsRun submitted;
+    submitted.waited = false;
+    return submitted;
   }
   const bool terminal = ::isatty(STDERR_FILENO) != 0;
   const bool drained = sweep::follow_queue(sweep_dir, [&](const std::string& line) {
@@ -153,7 +155,10 @@ TrialsRun run_on_slurm(const SweepSetup& setup, const std::vector<sweep::Planned
                        "run the sweep again\n");
   std::int64_t not_finished = 0;
   for (const sweep::PlannedTrial& t : planned) not_finished += run_files::finished(sweep_dir / t.spec.name) ? 0 : 1;
-  return {.unfinished = not_finished == 0 ? "" : fmt::format("{} trial(s) did not finish; run the same command again to submit them again", not_finished)};
+  TrialsRun run;
+  if (not_finished > 0)
+    run.unfinished = fmt::format("{} trial(s) did not finish; run the same command again to submit them again", not_finished);
+  return run;
 }
 
 TrialsRun run_locally(const SweepSetup& setup, const std::vector<sweep::PlannedTrial>& planned, const po::variables_map& vars) {
@@ -192,7 +197,10 @@ TrialsRun run_locally(const SweepSetup& setup, const std::vector<sweep::PlannedT
 
 TrialsRun run_trials(const SweepSetup& setup, const std::vector<sweep::PlannedTrial>& planned,
                      const po::variables_map& vars, bool wait) {
-  return setup.launcher == "slurm" ? run_on_slurm(setup, planned, wait) : run_locally(setup, planned, vars);
+  TrialsRun run = setup.launcher == "slurm" ? run_on_slurm(setup, planned, wait) : run_locally(setup, planned, vars);
+  for (const sweep::PlannedTrial& t : planned)
+    run.diverged += run_files::read_summary(setup.sweep_dir / t.spec.name).contains("diverged") ? 1 : 0;
+  return run;
 }
 
 int finish_sweep(const fs::path& sweep_dir, const TrialsRun& run) {
@@ -223,8 +231,13 @@ int run_sweep(const sweep::SweepSpec& spec, const fs::path& default_dir, const p
                                   "trials: wait for them (prefopt status) or scancel them first",
                                   setup.sweep_dir.string()));
   sweep::write_manifest(setup.sweep_dir, spec, setup.launcher, run_arguments(vars), planned);
-  const TrialsRun run = run_trials(setup, planned, vars, vars["wait"].as<bool>());
-  return run.waited ? finish_sweep(setup.sweep_dir, run) : 0;
+  TrialsRun run = run_trials(setup, planned, vars, vars["wait"].as<bool>());
+  if (!run.waited) return 0;
+  // A diverged trial failed, but running it again diverges again: said, not retried.
+  if (run.diverged > 0)
+    run.unfinished += fmt::format("{}{} trial(s) diverged (not retried; their summary.json says where)",
+                                  run.unfinished.empty() ? "" : "; ", run.diverged);
+  return finish_sweep(setup.sweep_dir, run);
 }
 
 int sweep_command(const Args& args) {

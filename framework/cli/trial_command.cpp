@@ -49,8 +49,9 @@ struct TrialState {
 };
 
 TrialState trial_state(const fs::path& dir, const std::optional<sweep::QueuedTask>& queued, std::size_t index) {
-  if (const json summary = run_files::read_summary(dir); summary.contains("pruned"))
-    return {"pruned", summary["pruned"].get<std::string>()};
+  const json summary = run_files::read_summary(dir);
+  for (const char* early : {"pruned", "diverged"})
+    if (summary.contains(early)) return {early, summary[early].get<std::string>()};
   if (run_files::finished(dir)) return {"finished", ""};
   const json status = run_files::read_status(dir);
   const json checkpoint = read_json_or_null(dir / "checkpoint" / "checkpoint.json");
@@ -151,8 +152,11 @@ int trial_command(const Args& args) {
   }
   std::fflush(nullptr);
   const bool finished = exit_status == 0 && run_files::finished(dir);
-  const bool pruned = finished && run_files::read_summary(dir).contains("pruned");
-  status["state"] = pruned ? "pruned" : finished ? "finished" : exit_status == static_cast<int>(ExitCode::stopped) ? "stopped" : "failed";
+  const json summary = run_files::read_summary(dir);
+  status["state"] = summary.contains("pruned")     ? "pruned"
+                    : summary.contains("diverged") ? "diverged"
+                    : finished                     ? "finished"
+                    : exit_status == static_cast<int>(ExitCode::stopped) ? "stopped" : "failed";
   status["exit_status"] = exit_status;
   status["ended_at"] = unix_time();
   status["seconds"] = status["ended_at"].get<double>() - status["started_at"].get<double>();
@@ -196,7 +200,7 @@ int status_command(const Args& args) {
       rows.push_back({join(trials[i]["swept"].get<std::vector<std::string>>(), " "), state.state, state.detail});
   }
   std::vector<std::string> summary;
-  for (const char* state : {"finished", "pruned", "running", "pending", "stopped", "failed", "not started"})
+  for (const char* state : {"finished", "pruned", "diverged", "running", "pending", "stopped", "failed", "not started"})
     if (counts[state] > 0) summary.push_back(fmt::format("{} {}", counts[state], state));
   fmt::print("{}: {} trials: {}\n", sweep_dir.string(), trials.size(), join(summary, ", "));
   std::size_t width = 5;

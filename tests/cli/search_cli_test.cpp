@@ -22,12 +22,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Twelve DPO/ORPO steps of the tiny pipeline, evaluated every three.
-const std::string kExperiment = std::string(R"(defaults = [{task = "synthetic"}, {annotator = "flip"}, {reward_model = "bradley_terry"},
-            {ensemble = "mean"}, {algorithm = "dpo"}, "_self_"]
-seed = 0
-)") + test::kTinyPipeline + "[train]\nsteps = 12\neval_every = 3\n";
-
 std::string sweep_text(int budget, const std::string& learning_rates) {
   return fmt::format(R"toml(experiment = "exp.toml"
 seeds = [0]
@@ -53,7 +47,7 @@ struct SearchFixture {
   fs::path sweep = dir.path() / "search.toml";
 
   SearchFixture() {
-    std::ofstream(dir.path() / "exp.toml") << kExperiment;
+    std::ofstream(dir.path() / "exp.toml") << test::tiny_experiment("dpo", 12, 3);  // DPO or ORPO steps, evaluated every 3
     write_sweep(4, "1e-5, 1e-1");
   }
   void write_sweep(int budget, const std::string& learning_rates) const {
@@ -132,6 +126,9 @@ TEST_CASE("a search runs in rounds, prunes trailing trials by their rule, and re
   CHECK(changed.status == 2);
   CHECK_THAT(changed.err, Contains("started with another search.space") && Contains("only search.budget may change"));
   f.write_sweep(5, "1e-5, 1e-1");
+  std::vector<std::string> with_extend = f.args(out);
+  with_extend.emplace_back("--extend");
+  CHECK_THAT(run_cli(with_extend).err, Contains("a search grows by its budget"));
   const auto extended = run_cli(f.args(out));
   INFO(extended.err);
   REQUIRE(extended.status == 0);
@@ -146,4 +143,17 @@ TEST_CASE("a search runs in rounds, prunes trailing trials by their rule, and re
   CHECK(misspelt.status == 2);
   CHECK_THAT(misspelt.err, Contains("Did you mean 'algorithm.learning_rate'?"));
   CHECK_FALSE(fs::exists(f.dir.path() / "misspelt"));
+}
+
+TEST_CASE("a search goes on past diverged trials: results it ranks last, not failures to retry", "[sweep][search][e2e]") {
+  SearchFixture f;
+  std::ofstream(f.sweep) << "experiment = \"exp.toml\"\n[search]\nbudget = 3\nstartup = 1\n[search.space]\n"
+                            "\"algorithm.learning_rate\" = \"tag(log, interval(1e3, 1e4))\"\n";
+  const fs::path out = f.dir.path() / "out";
+  const auto searched = run_cli(f.args(out));
+  INFO(searched.err);
+  CHECK(searched.status == 0);
+  CHECK_THAT(searched.err, Contains("search: round 2: 1 new trial") && Contains("every study has tried its 3 configurations"));
+  CHECK_THAT(run_cli({"status", out.string()}).out, Contains("3 trials: 3 diverged"));
+  CHECK_THAT(searched.out, Contains("none complete yet"));
 }

@@ -206,3 +206,28 @@ TEST_CASE("bad launcher choices and trial or status arguments exit 2, saying wha
   const auto finished = run_cli({"trial", out.string(), "0"});
   CHECK(finished.status == 0);  // a finished trial is left as it is
 }
+
+TEST_CASE("a diverging trial ends with where it diverged, is not retried, and the sweep finishes the others", "[sweep][e2e]") {
+  SweepFixture f;
+  std::ofstream(f.dir.path() / "dpo.toml") << test::tiny_experiment("dpo", 12, 3);
+  const fs::path sweep = f.dir.path() / "s.toml";
+  std::ofstream(sweep) << "experiment = \"dpo.toml\"\n[grid]\n\"algorithm.learning_rate\" = \"1e-3,1e4\"\n";
+  const fs::path out = f.dir.path() / "out";
+  const auto result = run_cli(f.args(sweep, out));
+  CHECK(result.status == 1);
+  CHECK_THAT(result.err, Contains("DIVERGED algorithm.learning_rate=10000.0: dpo diverged by step 3") &&
+                             Contains("1 trial(s) diverged (not retried"));
+  const auto dirs = test::sweep_trial_dirs(out);
+  REQUIRE(dirs.size() == 2);
+  CHECK(status_of(dirs[0])["state"] == "finished");
+  CHECK(status_of(dirs[1])["state"] == "diverged");
+  const json summary = json::parse(test::read_file(dirs[1] / "summary.json"));
+  CHECK_THAT(summary["diverged"].get<std::string>(), Contains("kl") && Contains("algorithm.loss"));
+  CHECK(summary["final"]["step"] == 3);  // it stopped at the evaluation that showed it
+  CHECK_THAT(result.out, Contains("(1 diverged)"));
+  CHECK_THAT(run_cli({"status", out.string()}).out, Contains("1 finished, 1 diverged"));
+  // Running it again would diverge again: nothing runs, and the sweep still says so.
+  const auto again = run_cli(f.args(sweep, out));
+  CHECK(again.status == 1);
+  CHECK_THAT(again.err, Contains("2 of 2 trials finished before; kept") && Contains("1 trial(s) diverged"));
+}

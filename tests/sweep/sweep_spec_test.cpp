@@ -183,3 +183,26 @@ TEST_CASE("the report's final-gold plot has one level per combination of the swe
   for (auto& r : results) r.params.erase(r.params.begin() + 1);
   CHECK_THAT(sweep::render_report("t", results), Contains("Final gold reward by annotator.rate (") && Contains(">0.25<"));
 }
+
+TEST_CASE("the report escapes every string a user wrote: hostile values render as text", "[sweep][report]") {
+  const std::string hostile = "<script>alert(1)</script>";
+  std::vector<sweep::TrialResult> results;
+  for (const char* seed : {"0", "1"})
+    results.push_back({.name = std::string("t") + seed,
+                       .state = "finished",
+                       .algorithm = "<img src=x onerror=alert(2)>",
+                       .params = {{"task.prompt", hostile}, {"search\"key", "\"><b>x</b>"}, {"seed", seed}},
+                       .finals = {{"final_gold", 1.0}, {"final_kl", 0.5}},
+                       .curve = {{0, {{"gold", 0.5}, {"sqrt_kl", 0.0}, {"proxy", 0.1}}}, {10, {{"gold", 1.0}, {"sqrt_kl", 0.7}, {"proxy", 0.3}}}}});
+  sweep::SearchResults search{.sampler = "<tpe>", .objective = "final_gold", .keys = {hostile}, .log_keys = {}, .studies = {}};
+  sweep::SearchedConfiguration configuration{.index = 0, .round = 0, .params = {{hostile, "1"}}, .trials = {"t0", "t1"},
+                                             .values = {1.0, 1.0}, .pruned = 0, .unfinished = 0,
+                                             .objective = sweep::summarize({1.0, 1.0}), .final_gold = 1.0, .final_kl = 0.5};
+  search.studies.push_back({.label = hostile, .configurations = {configuration}, .best = 0});
+  const std::string html = sweep::render_report(hostile, results, &search);
+  CHECK(html.find("<script") == std::string::npos);
+  CHECK(html.find("<img") == std::string::npos);
+  CHECK(html.find("<b>") == std::string::npos);
+  CHECK(html.find("<tpe>") == std::string::npos);
+  CHECK_THAT(html, Contains("&lt;script&gt;alert(1)&lt;/script&gt;") && Contains("&lt;img src=x onerror=alert(2)&gt;"));
+}

@@ -55,7 +55,8 @@ json Evaluator::row(const EvaluationPoint& point) {
     row["kl_se"] = log_ratio.std().item<double>() / std::sqrt(static_cast<double>(log_ratio.size(0)));
     row["entropy"] = -policy_lp.mean().item<double>();
   }
-  row["sqrt_kl"] = std::sqrt(std::max(0.0, row["kl"].get<double>()));
+  const double kl = row["kl"].get<double>();
+  row["sqrt_kl"] = std::isnan(kl) ? kl : std::sqrt(std::max(0.0, kl));  // never a 0 standing for NaN
   const torch::Tensor wins =
       gold.gt(reference_gold_).to(torch::kDouble) + 0.5 * gold.eq(reference_gold_).to(torch::kDouble);
   row["win_rate"] = wins.mean().item<double>();

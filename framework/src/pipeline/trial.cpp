@@ -17,6 +17,7 @@
 #include "pipeline/stage_cache.h"
 #include "pipeline/stages.h"
 #include "runtime.h"
+#include "text.h"
 #include "threads.h"
 #include "prefopt/algorithm.h"
 #include "prefopt/ensemble.h"
@@ -43,6 +44,22 @@ std::unique_ptr<I> create_plugin(const Registry& registry, const config::Node& c
 }
 
 void write_json(const fs::path& file, const json& value) { write_atomically(file, value.dump(2) + "\n"); }
+// Why an evaluation row shows a diverged run: gold, proxy or KL, or a training diagnostic (the
+// loss), not finite. A policy whose weights went to NaN still samples (argmax of NaN logits), so
+// without this check it would end "finished" with a gold reward and a KL of null.
+std::optional<std::string> divergence(const json& row, const std::string& algorithm) {
+  std::vector<std::string> bad;
+  for (const char* key : {"gold", "proxy", "kl"})
+    if (row.contains(key) && row[key].is_number() && !std::isfinite(row[key].get<double>())) bad.push_back(key);
+  if (row.contains("algorithm"))
+    for (const auto& [key, value] : row["algorithm"].items())
+      if (value.is_number() && !std::isfinite(value.get<double>())) bad.push_back("algorithm." + key);
+  if (bad.empty()) return std::nullopt;
+  return fmt::format("{} diverged by step {}: {} not finite at its evaluation; a smaller learning rate (or gradient "
+                     "clipping) usually prevents it",
+                     algorithm, row.value("step", std::int64_t{0}), join(bad, ", "));
+}
+
 json read_json(const fs::path& file) {
   std::ifstream in(file);
   return json::parse(in);
@@ -277,10 +294,11 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
   run_files::MetricsWriter metrics(options.run_dir);
   const std::int64_t checkpoint_every = train_params.get<std::int64_t>("checkpoint_every");
   const fs::path checkpoint_dir = options.run_dir / "checkpoint";
-  std::optional<std::string> pruned;  // why the trial stops early
+  // Why the trial ends before its budget: "pruned" (the search's rule) or "diverged".
+  std::optional<std::pair<std::string, std::string>> ended;
   FileCheckpoints checkpoints(
       checkpoint_dir, device, checkpoint_every > 0 ? checkpoint_every : train_params.get<std::int64_t>("eval_every"),
-      [&] { return pruned.has_value() || (options.stop_requested && options.stop_requested()); }, result.rows,
+      [&] { return ended.has_value() || (options.stop_requested && options.stop_requested()); }, result.rows,
       [&] {
         for (const json& row : result.rows) metrics.append(row);
       },
@@ -310,7 +328,12 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
                             row["gold"].get<double>(), row["proxy"].get<double>(), row["kl"].get<double>(),
                             row["win_rate"].get<double>()));
             result.rows.push_back(std::move(row));
-            if (!pruned && options.prune && (pruned = options.prune(result.rows))) log(*pruned);
+            if (ended) return;
+            if (const auto reason = divergence(result.rows.back(), algorithm->info()->name))
+              ended = {"diverged", *reason};
+            else if (const auto why = options.prune ? options.prune(result.rows) : std::nullopt)
+              ended = {"pruned", *why};
+            if (ended) log(ended->second);
           },
       .progress = [&](const std::string& status) { setup.progress(status); },
       .checkpoints = options.checkpoints ? &checkpoints : nullptr};
@@ -319,10 +342,10 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
   try {
     algorithm->run(context);
   } catch (const Stopped&) {
-    if (!pruned || (options.stop_requested && options.stop_requested())) throw;
+    if (!ended || (options.stop_requested && options.stop_requested())) throw;
     stopped_early = true;
   }
-  if (pruned && !stopped_early) log(fmt::format("{} keeps no training state to stop at; it ran to the end", algorithm->display_name()));
+  if (ended && !stopped_early) log(fmt::format("{} keeps no training state to stop at; it ran to the end", algorithm->display_name()));
   if (result.rows.empty()) throw std::runtime_error(fmt::format("{} produced no evaluation", algorithm->display_name()));
 
   const auto best = std::max_element(result.rows.begin(), result.rows.end(), [](const json& a, const json& b) {
@@ -336,7 +359,8 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
                     {"threads", {{"blas", threads.blas}, {"intra_op", threads.intra_op}, {"blas_library", blas}}},
                     {"runtime", {{"device", device.str()}, {"dtype", runtime.dtype_name()}}},
                     {"seed", seed}};
-  if (stopped_early) result.summary["pruned"] = *pruned;
+  // A pruned trial that could not stop completed its budget; a diverged one diverged all the same.
+  if (ended && (stopped_early || ended->first == "diverged")) result.summary[ended->first] = ended->second;
   run_files::write_summary(options.run_dir, result.summary);
   fs::remove_all(checkpoint_dir);
   return result;

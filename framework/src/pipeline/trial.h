@@ -7,6 +7,9 @@
 // receives metrics.jsonl (one row per evaluation) and summary.json, and while the algorithm
 // trains, checkpoint/ (see pipeline/checkpoint.h): a trial run again into the same folder
 // continues from it, with the results of an uninterrupted run. It is removed once the trial ends.
+// A trial may end before its budget, at the end of the step of an evaluation, with summary.json
+// saying why: "pruned" (TrialOptions::prune, a search's early stopping) or "diverged" (a gold,
+// proxy, KL or training diagnostic not finite).
 #pragma once
 
 #include <filesystem>

@@ -26,7 +26,7 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 // The index's layout, as SQLite's user_version: an index of another version is rebuilt, so a
 // sweep indexed by an older prefopt shows the finals added since (2: gold_drop, best_sqrt_kl;
-// 3: the state pruned).
+// 3: the states pruned and diverged).
 constexpr int kIndexVersion = 3;
 
 // A connection and its statements, closed on every path.
@@ -161,8 +161,9 @@ void build_index(const fs::path& sweep_dir) {
       const fs::path dir = sweep_dir / name;
       const json status = run_files::read_status(dir);
       const json summary = run_files::read_summary(dir);
-      const std::string state = summary.contains("pruned") ? "pruned"
-                                : !summary.is_null()        ? "finished"
+      const std::string state = summary.contains("pruned")   ? "pruned"
+                                : summary.contains("diverged") ? "diverged"
+                                : !summary.is_null()          ? "finished"
                                 : status.is_null()          ? "not run"
                                                             : status.value("state", "failed");
       const int exit_status = !summary.is_null() ? 0 : status.is_null() ? -1 : status.value("exit_status", -1);
@@ -261,7 +262,7 @@ std::vector<Group> aggregate(const std::vector<TrialResult>& results, std::vecto
     }
     auto group = std::find_if(groups.begin(), groups.end(), [&](const Group& g) { return g.key == key; });
     if (group == groups.end()) {
-      groups.push_back({key, r.algorithm, {}, 0, 0, std::nullopt});
+      groups.push_back({key, r.algorithm, {}, 0, 0, 0, std::nullopt});
       values.emplace_back();
       frontier.emplace_back();
       group = groups.end() - 1;
@@ -269,7 +270,7 @@ std::vector<Group> aggregate(const std::vector<TrialResult>& results, std::vecto
     if (group->algorithm != r.algorithm && !r.algorithm.empty()) group->algorithm = group->algorithm.empty() ? r.algorithm : "mixed";
     auto& group_values = values[static_cast<std::size_t>(group - groups.begin())];
     if (r.state != "finished") {
-      ++(r.state == "pruned" ? group->pruned : group->failed);
+      ++(r.state == "pruned" ? group->pruned : r.state == "diverged" ? group->diverged : group->failed);
       continue;
     }
     for (const std::string& metric : final_metrics())
@@ -326,7 +327,7 @@ std::string format_results(const std::vector<Group>& groups, const std::string& 
   if (format == "json") {
     json json_out = json::array();
     for (const Group& g : groups) {
-      json row = {{"algorithm", g.algorithm}, {"not_finished", g.failed}, {"pruned", g.pruned}};
+      json row = {{"algorithm", g.algorithm}, {"not_finished", g.failed}, {"pruned", g.pruned}, {"diverged", g.diverged}};
       for (const auto& [key, value] : g.key) row["group"][key] = value;
       for (const std::string& metric : metrics) {
         const Statistic& s = g.stats.at(metric);
@@ -385,6 +386,7 @@ std::string format_results(const std::vector<Group>& groups, const std::string& 
     }
     if (g.failed > 0) line += fmt::format("  ({} not finished)", g.failed);
     if (g.pruned > 0) line += fmt::format("  ({} pruned)", g.pruned);
+    if (g.diverged > 0) line += fmt::format("  ({} diverged)", g.diverged);
     out += line + "\n";
   }
   return out + fits_table(groups, widths);

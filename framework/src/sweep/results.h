@@ -20,7 +20,7 @@ namespace prefopt::sweep {
 
 struct TrialResult {
   std::string name;
-  std::string state;  // finished, pruned (a search stopped it early), failed, interrupted, or not run
+  std::string state;  // finished, pruned (a search stopped it early), diverged, failed, interrupted, or not run
   int exit_status = 0;
   std::string algorithm;
   std::vector<std::pair<std::string, std::string>> params;  // swept key -> value text
@@ -53,8 +53,9 @@ struct Group {
   std::vector<std::pair<std::string, std::string>> key;  // group-by key -> value
   std::string algorithm;                                 // when all its trials share one
   std::map<std::string, Statistic> stats;                // per final metric, over finished trials
-  std::int64_t failed = 0;                               // trials not finished
+  std::int64_t failed = 0;                               // trials not finished otherwise
   std::int64_t pruned = 0;                               // trials a search stopped early: not averaged
+  std::int64_t diverged = 0;                             // trials whose run diverged: not averaged
   // Gao's form (best-of-n's for best_of_n, RL's for trainers) fitted to the gold gained over the
   // reference policy against √KL at every evaluation, pooled over the group's finished trials;
   // none for a group of mixed algorithms or too few points.
