@@ -93,23 +93,6 @@ std::string search_table(const fs::path& sweep_dir, const std::vector<sweep::Tri
   return search ? sweep::format_search(*search) : "";
 }
 
-}  // namespace
-
-int conclude(const fs::path& sweep_dir, const std::string& unfinished) {
-  sweep::build_index(sweep_dir);
-  const std::vector<sweep::TrialResult> results = sweep::load_results(sweep_dir);
-  fmt::print("\n");
-  fmt::print("{}{}", sweep::format_results(sweep::aggregate(results, {}), "table"), search_table(sweep_dir, results));
-  const fs::path report = sweep_dir / "report.html";
-  sweep::write_report(sweep_dir, report);
-  fmt::print("\nreport: {}\nresults: prefopt results {}\n", report.string(), sweep_dir.string());
-  if (unfinished.empty()) return 0;
-  fmt::print(stderr, "{}; their output.log and status.json say why (prefopt status {})\n", unfinished, sweep_dir.string());
-  return 1;
-}
-
-namespace {
-
 void add_launch_options(po::options_description& options) {
   options.add_options()("out", po::value<std::string>(), "the sweep folder")(
       "cache", po::value<std::string>(), "the stage cache shared by the trials (default outputs/.stage-cache)")(
@@ -194,6 +177,19 @@ TrialsRun run_locally(const SweepSetup& setup, const std::vector<sweep::PlannedT
 }
 
 }  // namespace
+
+int conclude(const fs::path& sweep_dir, const std::string& unfinished) {
+  sweep::build_index(sweep_dir);
+  const std::vector<sweep::TrialResult> results = sweep::load_results(sweep_dir);
+  fmt::print("\n");
+  fmt::print("{}{}", sweep::format_results(sweep::aggregate(results, {}), "table"), search_table(sweep_dir, results));
+  const fs::path report = sweep_dir / "report.html";
+  sweep::write_report(sweep_dir, report);
+  fmt::print("\nreport: {}\nresults: prefopt results {}\n", report.string(), sweep_dir.string());
+  if (unfinished.empty()) return 0;
+  fmt::print(stderr, "{}; their output.log and status.json say why (prefopt status {})\n", unfinished, sweep_dir.string());
+  return 1;
+}
 
 TrialsRun run_trials(const SweepSetup& setup, const std::vector<sweep::PlannedTrial>& planned,
                      const po::variables_map& vars, bool wait) {
