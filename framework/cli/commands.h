@@ -94,7 +94,6 @@ SweepSetup prepare_sweep(const sweep::SweepSpec& spec, const std::filesystem::pa
                          const boost::program_options::variables_map& vars);
 struct TrialsRun {
   std::string unfinished;    // what did not finish and what to do, or empty
-  std::int64_t diverged = 0; // the sweep's trials that ended as diverged runs, this launch's or earlier
   bool interrupted = false;  // SIGINT/SIGTERM stopped the local launcher
   bool waited = true;        // false: submitted to Slurm without --wait
 };

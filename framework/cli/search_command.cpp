@@ -79,23 +79,12 @@ void check_same_search(const json& manifest, const sweep::SweepSpec& spec, const
 
 // A configuration's trials, one per seed of the sweep.
 std::vector<sweep::TrialSpec> trials_of(const sweep::SweepSpec& spec, const sweep::Study& study, const Params& params) {
-  std::vector<std::optional<std::int64_t>> seeds(spec.seeds.begin(), spec.seeds.end());
-  if (seeds.empty()) seeds.emplace_back();  // the experiment's own seed
-  std::vector<sweep::TrialSpec> out;
-  for (const std::optional<std::int64_t>& seed : seeds) {
-    sweep::TrialSpec t{"", study.overrides, study.swept};
-    for (const auto& [key, value] : params) {
-      t.overrides.push_back(key + "=" + value);
-      t.swept.push_back(key + "=" + value);
-    }
-    if (seed) {
-      t.overrides.push_back("seed=" + std::to_string(*seed));
-      t.swept.push_back("seed=" + std::to_string(*seed));
-    }
-    t.name = sweep::trial_name(t.swept, t.overrides);
-    out.push_back(std::move(t));
+  std::vector<std::string> overrides = study.overrides, swept = study.swept;
+  for (const auto& [key, value] : params) {
+    overrides.push_back(key + "=" + value);
+    swept.push_back(key + "=" + value);
   }
-  return out;
+  return sweep::with_seeds(overrides, swept, spec.seeds);
 }
 
 // Plans one trial of each study, at the middle of its space, so that a misspelt or invalid
@@ -169,10 +158,11 @@ class Search {
       End end = End::complete;
       for (const std::size_t i : c.trials) {
         const json summary = run_files::read_summary(sweep_dir_ / planned[i].spec.name);
-        sum += summary.is_null() ? std::nan("") : sweep::trial_objective(summary, search_.objective);
-        if (summary.contains("diverged"))
+        const std::string ending = run_files::ending(summary);
+        sum += ending.empty() ? std::nan("") : sweep::trial_objective(summary, search_.objective);
+        if (ending == "diverged")
           end = End::diverged;
-        else if (summary.contains("pruned") && end == End::complete)
+        else if (ending == "pruned" && end == End::complete)
           end = End::pruned;
       }
       const double value = sum / static_cast<double>(c.trials.size());

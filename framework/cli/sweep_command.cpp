@@ -193,10 +193,7 @@ int conclude(const fs::path& sweep_dir, const std::string& unfinished) {
 
 TrialsRun run_trials(const SweepSetup& setup, const std::vector<sweep::PlannedTrial>& planned,
                      const po::variables_map& vars, bool wait) {
-  TrialsRun run = setup.launcher == "slurm" ? run_on_slurm(setup, planned, wait) : run_locally(setup, planned, vars);
-  for (const sweep::PlannedTrial& t : planned)
-    run.diverged += run_files::read_summary(setup.sweep_dir / t.spec.name).contains("diverged") ? 1 : 0;
-  return run;
+  return setup.launcher == "slurm" ? run_on_slurm(setup, planned, wait) : run_locally(setup, planned, vars);
 }
 
 int finish_sweep(const fs::path& sweep_dir, const TrialsRun& run) {
@@ -229,10 +226,13 @@ int run_sweep(const sweep::SweepSpec& spec, const fs::path& default_dir, const p
   sweep::write_manifest(setup.sweep_dir, spec, setup.launcher, run_arguments(vars), planned);
   TrialsRun run = run_trials(setup, planned, vars, vars["wait"].as<bool>());
   if (!run.waited) return 0;
-  // A diverged trial failed, but running it again diverges again: said, not retried.
-  if (run.diverged > 0)
+  // A diverged trial failed, but running it again diverges again: said every time, not retried.
+  const auto diverged = std::count_if(planned.begin(), planned.end(), [&](const sweep::PlannedTrial& t) {
+    return run_files::ending(run_files::read_summary(setup.sweep_dir / t.spec.name)) == "diverged";
+  });
+  if (diverged > 0)
     run.unfinished += fmt::format("{}{} trial(s) diverged (not retried; their summary.json says where)",
-                                  run.unfinished.empty() ? "" : "; ", run.diverged);
+                                  run.unfinished.empty() ? "" : "; ", diverged);
   return finish_sweep(setup.sweep_dir, run);
 }
 

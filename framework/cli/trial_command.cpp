@@ -50,9 +50,8 @@ struct TrialState {
 
 TrialState trial_state(const fs::path& dir, const std::optional<sweep::QueuedTask>& queued, std::size_t index) {
   const json summary = run_files::read_summary(dir);
-  for (const char* early : {"pruned", "diverged"})
-    if (summary.contains(early)) return {early, summary[early].get<std::string>()};
-  if (run_files::finished(dir)) return {"finished", ""};
+  if (const std::string ending = run_files::ending(summary); !ending.empty())
+    return {ending, ending == "finished" ? "" : summary[ending].get<std::string>()};
   const json status = run_files::read_status(dir);
   const json checkpoint = read_json_or_null(dir / "checkpoint" / "checkpoint.json");
   const std::string at_step = checkpoint.is_null() ? "" : fmt::format("checkpoint at step {}", checkpoint["step"].get<std::int64_t>());
@@ -151,11 +150,10 @@ int trial_command(const Args& args) {
     exit_status = static_cast<int>(ExitCode::run_failed);
   }
   std::fflush(nullptr);
-  const bool finished = exit_status == 0 && run_files::finished(dir);
-  const json summary = run_files::read_summary(dir);
-  status["state"] = summary.contains("pruned")     ? "pruned"
-                    : summary.contains("diverged") ? "diverged"
-                    : finished                     ? "finished"
+  const std::string ending = run_files::ending(run_files::read_summary(dir));
+  const bool finished = exit_status == 0 && !ending.empty();
+  status["state"] = ending == "pruned" || ending == "diverged" ? ending  // a diverged run exits 1
+                    : finished                                 ? "finished"
                     : exit_status == static_cast<int>(ExitCode::stopped) ? "stopped" : "failed";
   status["exit_status"] = exit_status;
   status["ended_at"] = unix_time();

@@ -38,6 +38,13 @@ std::string read_experiment_name(const fs::path& run_dir, const std::string& fal
 
 json read_summary(const fs::path& run_dir) { return read_json_or_null(run_dir / kSummary); }
 
+std::string ending(const json& summary) {
+  if (summary.is_null()) return "";
+  for (const char* early : {"pruned", "diverged"})
+    if (summary.contains(early)) return early;
+  return "finished";
+}
+
 void write_summary(const fs::path& run_dir, const json& summary) {
   write_atomically(run_dir / kSummary, summary.dump(2) + "\n");
 }

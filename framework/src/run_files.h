@@ -41,6 +41,10 @@ std::string read_experiment_name(const std::filesystem::path& run_dir, const std
 
 // summary.json, or null when the run has not finished.
 nlohmann::json read_summary(const std::filesystem::path& run_dir);
+
+// How a run ended, from its summary.json: "finished", or "pruned" / "diverged" when it ended
+// before its budget (the summary's entry of that name says why); empty when it has not ended.
+std::string ending(const nlohmann::json& summary);
 void write_summary(const std::filesystem::path& run_dir, const nlohmann::json& summary);
 
 // status.json, or null when no launcher has started the trial (or it is being replaced: read

@@ -257,12 +257,10 @@ LaunchResult launch(const fs::path& sweep_dir, const std::vector<TrialSpec>& tri
       run_files::write_status(dir, status);
       it->slot.reset();
       ++completed_now;
-      const json summary = run_files::read_summary(dir);
       if (finished) {
         ++result.finished;
         log(fmt::format("finished {} in {}", join(trial.swept, " "), duration(seconds)));
-      } else if (summary.contains("diverged")) {
-        ++result.diverged;
+      } else if (const json summary = run_files::read_summary(dir); run_files::ending(summary) == "diverged") {
         log(fmt::format("DIVERGED {}: {}", join(trial.swept, " "), summary["diverged"].get<std::string>()));
       } else if (!result.interrupted) {
         ++result.failed;

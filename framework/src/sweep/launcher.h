@@ -42,8 +42,7 @@ struct LaunchOptions {
 struct LaunchResult {
   std::int64_t finished = 0;  // including those finished before
   std::int64_t kept = 0;      // finished before this launch
-  std::int64_t failed = 0;
-  std::int64_t diverged = 0;     // ended as diverged runs (summary.json says where): not retried
+  std::int64_t failed = 0;       // a diverged trial is neither finished nor failed: it ended
   std::int64_t not_started = 0;  // after --max-failures stopped the sweep, or an interrupt
   bool interrupted = false;      // SIGINT or SIGTERM: running trials were stopped
 };

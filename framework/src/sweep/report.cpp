@@ -334,9 +334,8 @@ std::string search_section(const SearchResults& search, const std::vector<TrialR
       "<table><tr><th>study</th><th>configurations</th><th>pruned trials</th><th>best configuration</th><th>{}</th><th>n</th></tr>",
       escape(search.sampler), objective, objective);
   for (const StudyResults& study : search.studies) {
-    std::int64_t pruned = 0;
-    for (const SearchedConfiguration& c : study.configurations) pruned += c.pruned;
-    html += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td>", escape(study.label), study.configurations.size(), pruned);
+    html += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td>", escape(study.label), study.configurations.size(),
+                        study.pruned_trials());
     if (!study.best) {
       html += "<td>none complete yet</td><td>–</td><td>0</td></tr>";
       continue;

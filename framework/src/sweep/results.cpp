@@ -161,11 +161,10 @@ void build_index(const fs::path& sweep_dir) {
       const fs::path dir = sweep_dir / name;
       const json status = run_files::read_status(dir);
       const json summary = run_files::read_summary(dir);
-      const std::string state = summary.contains("pruned")   ? "pruned"
-                                : summary.contains("diverged") ? "diverged"
-                                : !summary.is_null()          ? "finished"
-                                : status.is_null()          ? "not run"
-                                                            : status.value("state", "failed");
+      const std::string ending = run_files::ending(summary);
+      const std::string state = !ending.empty()   ? ending
+                                : status.is_null() ? "not run"
+                                                   : status.value("state", "failed");
       const int exit_status = !summary.is_null() ? 0 : status.is_null() ? -1 : status.value("exit_status", -1);
       insert_trial.run(name, position++, state, exit_status,
                        summary.is_null() ? std::string() : summary.value("algorithm", std::string()),

@@ -209,8 +209,6 @@ std::string format_search(const SearchResults& search) {
   for (const StudyResults& study : search.studies) width = std::max(width, study.label.size());
   out += fmt::format("{:<{}}  {:>7}  {:>6}  {:>17}  {}\n", "study", width, "configs", "pruned", search.objective, "best configuration");
   for (const StudyResults& study : search.studies) {
-    std::int64_t pruned = 0;
-    for (const SearchedConfiguration& c : study.configurations) pruned += c.pruned;
     std::string best = "none complete yet", value = "-";
     if (study.best) {
       const SearchedConfiguration& c = study.configurations[*study.best];
@@ -220,7 +218,7 @@ std::string format_search(const SearchResults& search) {
       value = std::isnan(c.objective.ci95) ? fmt::format("{:.3f}", c.objective.mean)
                                            : fmt::format("{:.3f} ± {:.3f}", c.objective.mean, c.objective.ci95);
     }
-    out += fmt::format("{:<{}}  {:>7}  {:>6}  {:>17}  {}\n", study.label, width, study.configurations.size(), pruned, value, best);
+    out += fmt::format("{:<{}}  {:>7}  {:>6}  {:>17}  {}\n", study.label, width, study.configurations.size(), study.pruned_trials(), value, best);
   }
   return out;
 }

@@ -105,6 +105,12 @@ struct StudyResults {
   std::string label;
   std::vector<SearchedConfiguration> configurations;
   std::optional<std::size_t> best;  // the complete configuration with the highest mean objective
+
+  std::int64_t pruned_trials() const {
+    std::int64_t pruned = 0;
+    for (const SearchedConfiguration& c : configurations) pruned += c.pruned;
+    return pruned;
+  }
 };
 
 struct SearchResults {

@@ -335,23 +335,34 @@ std::vector<TrialSpec> expand(const SweepSpec& spec, const config::Composer& com
 
   std::vector<TrialSpec> out;
   std::set<std::string> names;
-  std::vector<std::optional<std::int64_t>> seeds(spec.seeds.begin(), spec.seeds.end());
-  if (seeds.empty()) seeds.emplace_back();  // the experiment's own seed
-  for (const config::Trial& trial : trials)
-    for (const std::optional<std::int64_t>& seed : seeds) {
-      TrialSpec t;
-      for (const config::Override& o : trial.overrides)
-        if (!seed || o.key != "seed") t.overrides.push_back(o.text);
-      t.swept = trial.sweep_texts;
-      if (seed) {
-        t.overrides.push_back("seed=" + std::to_string(*seed));
-        t.swept.push_back("seed=" + std::to_string(*seed));
-      }
-      t.name = trial_name(t.swept, t.overrides);
+  for (const config::Trial& trial : trials) {
+    std::vector<std::string> overrides;
+    for (const config::Override& o : trial.overrides) overrides.push_back(o.text);
+    for (TrialSpec& t : with_seeds(overrides, trial.sweep_texts, spec.seeds)) {
       if (!names.insert(t.name).second)
         throw ConfigError(fmt::format("the sweep has the trial '{}' twice; remove the repeated values", join(t.swept, " ")));
       out.push_back(std::move(t));
     }
+  }
+  return out;
+}
+
+std::vector<TrialSpec> with_seeds(const std::vector<std::string>& overrides, const std::vector<std::string>& swept,
+                                  const std::vector<std::int64_t>& seeds) {
+  std::vector<std::optional<std::int64_t>> each(seeds.begin(), seeds.end());
+  if (each.empty()) each.emplace_back();  // the experiment's own seed
+  std::vector<TrialSpec> out;
+  for (const std::optional<std::int64_t>& seed : each) {
+    TrialSpec t{"", {}, swept};
+    for (const std::string& text : overrides)
+      if (!seed || config::parse_override(text).key != "seed") t.overrides.push_back(text);
+    if (seed) {
+      t.overrides.push_back("seed=" + std::to_string(*seed));
+      t.swept.push_back("seed=" + std::to_string(*seed));
+    }
+    t.name = trial_name(t.swept, t.overrides);
+    out.push_back(std::move(t));
+  }
   return out;
 }
 

@@ -98,6 +98,11 @@ struct TrialSpec {
 // Throws ConfigError for a bad value, an empty axis, or two identical trials.
 std::vector<TrialSpec> expand(const SweepSpec& spec, const config::Composer& composer);
 
+// One trial per seed (one with the experiment's own seed when `seeds` is empty): `overrides`
+// (less any seed override) and `swept`, each with `seed=N` appended, named by trial_name.
+std::vector<TrialSpec> with_seeds(const std::vector<std::string>& overrides, const std::vector<std::string>& swept,
+                                  const std::vector<std::int64_t>& seeds);
+
 // "<swept, with unsafe characters replaced>-<first 8 hex of the overrides' hash>".
 std::string trial_name(const std::vector<std::string>& swept, const std::vector<std::string>& overrides);
 
