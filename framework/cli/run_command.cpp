@@ -146,6 +146,12 @@ int run(const Args& args) {
   const std::string resolved_text = config::to_toml_string(config);
 
   trial_runtime(config);  // a device that is not here ends the run before its folder is made
+  std::optional<sweep::PruneRule> prune_rule;  // so does a malformed --prune
+  if (vars.count("prune")) {
+    const json text = json::parse(vars["prune"].as<std::string>(), nullptr, /*allow_exceptions=*/false);
+    if (text.is_discarded()) throw ConfigError("--prune takes the JSON of a prune rule, as sweep.json holds it");
+    prune_rule = sweep::PruneRule::from_json(text);
+  }
   const bool continuing = vars["continue"].as<bool>();
   if (continuing && !vars.count("out")) throw ConfigError("--continue needs the run folder: --out DIR");
   const fs::path run_dir =
@@ -194,12 +200,7 @@ int run(const Args& args) {
   tracking::TrialTracker tracker(config, {run_dir, stem, sweep::is_sweep_dir(sweep_dir) ? sweep_dir.filename().string() : ""},
                                  trial_options.log);
   trial_options.evaluated = [&](const json& row) { tracker.log_evaluation(row); };
-  if (vars.count("prune")) {
-    const json text = json::parse(vars["prune"].as<std::string>(), nullptr, /*allow_exceptions=*/false);
-    if (text.is_discarded()) throw ConfigError("--prune takes the JSON of a prune rule, as sweep.json holds it");
-    const sweep::PruneRule rule = sweep::PruneRule::from_json(text);
-    trial_options.prune = [rule](const std::vector<json>& rows) { return sweep::prune_reason(rule, rows); };
-  }
+  if (prune_rule) trial_options.prune = [rule = *prune_rule](const std::vector<json>& rows) { return sweep::prune_reason(rule, rows); };
   stop_on_signals();
   TrialResult result;
   try {

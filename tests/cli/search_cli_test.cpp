@@ -143,6 +143,15 @@ TEST_CASE("a search runs in rounds, prunes trailing trials by their rule, and re
   CHECK(misspelt.status == 2);
   CHECK_THAT(misspelt.err, Contains("Did you mean 'algorithm.learning_rate'?"));
   CHECK_FALSE(fs::exists(f.dir.path() / "misspelt"));
+
+  // The rule `prefopt trial` hands its run, malformed: refused before the run folder is made.
+  for (const char* rule : {"{not json", R"({"rungs": 1})"}) {
+    const auto refused = run_cli({"run", (f.dir.path() / "exp.toml").string(), "--out", (f.dir.path() / "bad-rule").string(),
+                                  "--prune", rule});
+    CHECK(refused.status == 2);
+    CHECK_THAT(refused.err, Contains("prune rule"));
+    CHECK_FALSE(fs::exists(f.dir.path() / "bad-rule"));
+  }
 }
 
 TEST_CASE("a search goes on past diverged trials: results it ranks last, not failures to retry", "[sweep][search][e2e]") {
