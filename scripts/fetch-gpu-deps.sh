@@ -15,6 +15,7 @@ packages=(
   libfmt-dev libfmt9
   nlohmann-json3-dev
   libsqlite3-dev libsqlite3-0
+  libpcre2-dev libpcre2-8-0 libicu-dev libicu72
   catch2
   libbenchmark-dev libbenchmark1debian
   ninja-build

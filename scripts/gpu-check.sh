@@ -7,6 +7,7 @@
 #   summary.md       machine, versions, phase times, test results, the benchmark table
 #   tests.txt        the test run's output
 #   bench-gpu.txt    the benchmarks' raw output
+#   bench-model.txt  a GPT-2-small-shaped Hugging Face decoder on cuda:0 in bfloat16 (sampling, DPO step)
 #   build.log
 # Exit status: 0 when everything built and passed, 1 otherwise, 2 for bad usage or a missing tool.
 #   scripts/gpu-check.sh OUT_DIR
@@ -72,11 +73,11 @@ phase "packages" "${#debs[@]} unpacked into $sysroot"
 
 # ---- Configure and build (scripts/build-wheel.sh, as CI's wheel build) ----------------------
 if ! PREFOPT_TORCH_PREFIX=$torch_prefix PREFOPT_SYSROOT=$sysroot PREFOPT_BUILD_DIR=$build CXX=$compiler \
-    "$root/scripts/build-wheel.sh" prefopt_tests prefopt_bench_gpu >"$out/build.log" 2>&1; then
+    "$root/scripts/build-wheel.sh" prefopt_tests prefopt_bench_gpu prefopt_bench_model >"$out/build.log" 2>&1; then
   grep -m 20 -E "error|Error" "$out/build.log" >&2
   fail "configure or build failed: see build.log"
 fi
-phase "build" "Release against $torch_prefix: prefopt_tests and prefopt_bench_gpu"
+phase "build" "Release against $torch_prefix: prefopt_tests, prefopt_bench_gpu, prefopt_bench_model"
 
 # ---- Tests and benchmarks -----------------------------------------------------------------
 status=0
@@ -87,7 +88,9 @@ if [[ -z ${PREFOPT_TORCH_PREFIX:-} ]] && grep -q "prefopt-test-skipped:" "$out/t
 fi
 phase "tests" "$(grep -E '^(All tests passed|test cases:)' "$out/tests.txt" | tail -1)"
 "$build/bin/prefopt_bench_gpu" --benchmark_min_time=0.5 >"$out/bench-gpu.txt" 2>&1 || status=1
-phase "benchmarks" "exit $([[ $status == 0 ]] && echo 0 || echo 'see bench-gpu.txt')"
+# A GPT-2-small-shaped Hugging Face decoder: greedy sampling and a DPO step, bfloat16 on cuda:0.
+"$build/bin/prefopt_bench_model" --device=cuda --dtype=bfloat16 >"$out/bench-model.txt" 2>&1 || status=1
+phase "benchmarks" "exit $([[ $status == 0 ]] && echo 0 || echo 'see bench-gpu.txt, bench-model.txt')"
 
 {
   echo
@@ -96,6 +99,7 @@ phase "benchmarks" "exit $([[ $status == 0 ]] && echo 0 || echo 'see bench-gpu.t
   echo '```'
   sed -n '/^summary/,$p' "$out/bench-gpu.txt"
   grep -m 1 "no CUDA device" "$out/bench-gpu.txt"
+  grep -E "^BM_" "$out/bench-model.txt"
   echo '```'
 } >>"$summary"
 cat "$summary"

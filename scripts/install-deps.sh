@@ -13,6 +13,7 @@ packages=(
   libboost-dev libboost-filesystem-dev libboost-program-options-dev
   libtomlplusplus-dev
   libfmt-dev libspdlog-dev nlohmann-json3-dev libsqlite3-dev libcurl4-openssl-dev
+  libpcre2-dev libicu-dev # tokenizers: Unicode-property regexes, NFC/NFKC normalization
   catch2 libbenchmark-dev
   abigail-tools           # abidiff: the SDK keeps its release's ABI (tests/sdk/abi_test.sh)
 )

@@ -34,6 +34,11 @@ int results_command(const Args& args);
 int report_command(const Args& args);
 int trial_command(const Args& args);
 int status_command(const Args& args);
+int model_inspect(const Args& args);
+int model_logprobs(const Args& args);
+int model_generate(const Args& args);
+int model_tokenize(const Args& args);
+int model_score(const Args& args);
 
 // Options every subcommand that loads plugins accepts.
 void add_plugin_path_option(boost::program_options::options_description& options);

@@ -30,6 +30,11 @@ Commands:
   report          a sweep's self-contained HTML report
   plugins list    list the plugins found on the plugin search path
   plugins show    show one plugin's description and parameter schema
+  model inspect   describe a Hugging Face checkpoint folder and check its weights
+  model logprobs  per-token log-probabilities of token sequences under a checkpoint
+  model generate  greedy continuations of token sequences under a checkpoint
+  model score     a sequence-classification checkpoint's scores (a reward model)
+  model tokenize  encode and decode text with a checkpoint's tokenizer.json
 
 Run `prefopt <command> --help` for a command's options.
 
@@ -57,6 +62,11 @@ const std::map<std::string, Command> kCommands = {
     {"trial", {"run one trial of a planned sweep", trial_command}},
     {"plugins list", {"list the plugins found on the plugin search path", plugins_list}},
     {"plugins show", {"show one plugin's description and parameter schema", plugins_show}},
+    {"model inspect", {"describe a Hugging Face checkpoint folder and check its weights", model_inspect}},
+    {"model logprobs", {"per-token log-probabilities of token sequences under a checkpoint", model_logprobs}},
+    {"model generate", {"greedy continuations of token sequences under a checkpoint", model_generate}},
+    {"model score", {"a sequence-classification checkpoint's scores (a reward model)", model_score}},
+    {"model tokenize", {"encode and decode text with a checkpoint's tokenizer.json", model_tokenize}},
 };
 
 void print_version() {
