@@ -1,5 +1,5 @@
-// `prefopt model inspect`, `prefopt model logprobs` and `prefopt model generate`: what a Hugging
-// Face checkpoint folder holds, and what prefopt computes with it, to compare with transformers.
+// `prefopt model inspect | logprobs | generate | score | tokenize`: what a Hugging Face checkpoint
+// folder holds, and what prefopt computes with it, to compare with transformers.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <torch/torch.h>
@@ -28,17 +28,10 @@ using nlohmann::json;
 json describe(const fs::path& folder) {
   std::string tokenizer_description;
   const DecoderConfig c = models::read_decoder_config(folder);
-  models::check_checkpoint(folder);
+  const std::int64_t parameters = models::check_checkpoint(folder);
   const models::Weights weights(folder);
-  std::int64_t parameters = 0;
   std::map<std::string, std::int64_t> stored;  // dtype -> tensors
-  for (const std::string& name : weights.names()) {
-    const models::TensorEntry& entry = weights.entry(name);
-    std::int64_t n = 1;
-    for (const std::int64_t extent : entry.shape) n *= extent;
-    parameters += n;
-    ++stored[entry.dtype];
-  }
+  for (const std::string& name : weights.names()) ++stored[weights.entry(name).dtype];
   try {  // a tokenizer prefopt cannot read leaves the model usable with token ids
     if (const auto tokenizer = models::find_tokenizer(folder)) tokenizer_description = tokenizer->describe();
   } catch (const ConfigError& e) {

@@ -211,6 +211,29 @@ TEST_CASE("greedy generation with the key/value cache picks what full recomputat
   }
 }
 
+TEST_CASE("GPT-2's original checkpoints load: names without 'transformer.', attention-mask buffers", "[models]") {
+  TempDir dir;
+  const json config = {{"model_type", "gpt2"}, {"vocab_size", 50}, {"n_embd", 32}, {"n_layer", 2}, {"n_head", 4},
+                       {"n_positions", 64}};
+  Decoder saved = make_checkpoint(dir.path() / "new", config);
+  std::map<std::string, at::Tensor> hub_style;
+  std::int64_t parameters = 0;
+  for (const auto& parameter : saved->named_parameters()) {
+    hub_style[parameter.key().substr(std::string("transformer.").size())] = parameter.value();
+    parameters += parameter.value().numel();
+  }
+  for (int layer = 0; layer < 2; ++layer)  // the causal-mask buffers of transformers before 4.x
+    hub_style[fmt::format("h.{}.attn.bias", layer)] = torch::ones({1, 1, 64, 64});
+  fs::create_directories(dir.path() / "hub");
+  write_text(dir.path() / "hub" / "config.json", config.dump());
+  models::write_safetensors(dir.path() / "hub" / "model.safetensors", hub_style);
+  Decoder loaded = models::load_decoder(dir.path() / "hub");
+  torch::NoGradGuard no_grad;
+  const torch::Tensor tokens = torch::tensor({{5, 9, 11, 2}});
+  CHECK(torch::equal(loaded->forward(tokens), saved->forward(tokens)));
+  CHECK(models::check_checkpoint(dir.path() / "hub") == parameters);  // the buffers are not parameters
+}
+
 TEST_CASE("RoPE attention depends on relative positions only", "[models]") {
   TempDir dir;
   make_checkpoint(dir.path() / "llama", llama_config());

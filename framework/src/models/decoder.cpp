@@ -608,9 +608,12 @@ std::map<std::string, std::string> match_weights(DecoderImpl& model, const Weigh
 
 }  // namespace
 
-void check_checkpoint(const fs::path& folder) {
+std::int64_t check_checkpoint(const fs::path& folder) {
   DecoderImpl shape_only(read_decoder_config(folder), torch::TensorOptions().device(c10::kMeta));
   match_weights(shape_only, Weights(folder), folder);
+  std::int64_t parameters = 0;
+  for (const torch::Tensor& parameter : shape_only.parameters()) parameters += parameter.numel();
+  return parameters;
 }
 
 Decoder load_decoder(const fs::path& folder, const LoadOptions& options) {

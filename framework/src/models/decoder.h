@@ -115,8 +115,9 @@ struct LoadOptions {
 Decoder load_decoder(const std::filesystem::path& folder, const LoadOptions& options = {});
 
 // Checks a checkpoint folder without loading its weights: config.json, the safetensors headers, and
-// every weight the model needs present with the right shape and none it lacks. Throws ConfigError.
-void check_checkpoint(const std::filesystem::path& folder);
+// every weight the model needs present with the right shape and none it lacks. Returns the model's
+// parameter count (a tied head once; buffers some checkpoints carry not at all). Throws ConfigError.
+std::int64_t check_checkpoint(const std::filesystem::path& folder);
 
 // Greedy continuation of each prompt (token lists of any lengths, batched with left padding and
 // the key/value cache): up to `max_new_tokens` tokens each, ending after the first EOS.
