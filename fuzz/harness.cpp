@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +11,7 @@
 
 #include "config/compose.h"
 #include "config/interpolate.h"
+#include "models/safetensors_header.h"
 #include "prefopt/error.h"
 
 namespace prefopt::fuzz {
@@ -78,6 +80,30 @@ void compose_harness(const std::uint8_t* data, std::size_t size) {
     check(false, "printed TOML does not parse");
   }
   check(reread == composed, "printed TOML does not read back to the same config");
+}
+
+void safetensors_harness(const std::uint8_t* data, std::size_t size) {
+  models::SafetensorsHeader header;
+  try {
+    header = models::parse_safetensors_header(data, size, "fuzz.safetensors");
+  } catch (const ConfigError&) {
+    return;
+  }
+  check(header.data_start >= 8 && header.data_start <= size, "the data section starts inside the file");
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;
+  for (const auto& [name, entry] : header.entries) {
+    std::uint64_t bytes = models::dtype_bytes(entry.dtype);
+    check(bytes > 0, "a known dtype");
+    for (const std::int64_t extent : entry.shape) {
+      check(extent >= 0, "a non-negative extent");
+      check(!__builtin_mul_overflow(bytes, static_cast<std::uint64_t>(extent), &bytes), "a shape whose bytes count");
+    }
+    check(entry.begin <= entry.end && entry.end <= size - header.data_start, "offsets inside the data");
+    check(entry.end - entry.begin == bytes, "offsets spanning exactly the shape's bytes");
+    if (entry.end > entry.begin) ranges.emplace_back(entry.begin, entry.end);
+  }
+  std::sort(ranges.begin(), ranges.end());
+  for (std::size_t i = 1; i < ranges.size(); ++i) check(ranges[i - 1].second <= ranges[i].first, "no overlap");
 }
 
 }  // namespace prefopt::fuzz

@@ -1,4 +1,4 @@
-// Fuzz harnesses for the configuration front end, shared by the libFuzzer targets (built with
+// Fuzz harnesses for the configuration front end and the safetensors header, shared by the libFuzzer targets (built with
 // clang, see fuzz/README.md) and by the regression test that replays fuzz/regressions/ in the
 // normal build. A harness may throw prefopt::ConfigError (bad input, reported cleanly); anything
 // else — a crash, a hang, a sanitizer report, a failed invariant (abort) — is a bug.
@@ -15,5 +15,9 @@ void override_harness(const std::uint8_t* data, std::size_t size);
 // The input is a TOML experiment, then a line "---", then one override per line. Composes and
 // resolves them, and checks that the printed TOML parses back to the same config.
 void compose_harness(const std::uint8_t* data, std::size_t size);
+
+// The input is a safetensors file. Parses its header and checks what a parsed header promises the
+// loader: every entry inside the data, spanning exactly its shape's bytes, none overlapping.
+void safetensors_harness(const std::uint8_t* data, std::size_t size);
 
 }  // namespace prefopt::fuzz

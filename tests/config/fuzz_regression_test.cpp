@@ -33,3 +33,7 @@ TEST_CASE("fuzz inputs replay cleanly through the override harness", "[config][f
 TEST_CASE("fuzz inputs replay cleanly through the composition harness", "[config][fuzz]") {
   replay("compose", prefopt::fuzz::compose_harness);
 }
+
+TEST_CASE("fuzz inputs replay cleanly through the safetensors header harness", "[models][fuzz]") {
+  replay("safetensors", prefopt::fuzz::safetensors_harness);
+}

@@ -133,7 +133,11 @@ TEST_CASE("malformed safetensors files are refused with the file's and the tenso
   expect(R"({"w": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}})", 8, "not a non-negative integer");
   expect(R"({"w": {"dtype": "F32", "shape": [2]}})", 8, "needs dtype, shape and data_offsets");
   expect(R"({"w": {"dtype": "F32", "shape": [2], "data_offsets": [8, 0]}})", 8, "begin <= end");
-  expect(R"({"w": {"dtype": "F32", "shape": [4294967296, 4294967296], "data_offsets": [0, 8]}})", 8, "needs");
+  expect(R"({"w": {"dtype": "F32", "shape": [4294967296, 4294967296], "data_offsets": [0, 8]}})", 8,
+         "more bytes than 64 bits count");
+  // Zero elements, but 4 × 2^32 × (2^32 - 48) bytes before the 0: refused (found by the fuzzer).
+  expect(R"({"w": {"dtype": "F32", "shape": [4294967296, 4294967248, 0], "data_offsets": [0, 0]}})", 0,
+         "more bytes than 64 bits count");
   expect(R"({"v": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
              "w": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}})", 12, "'v' and 'w' overlap");
   expect(R"({"__metadata__": {"n": 1}})", 0, "__metadata__.n is not a string");

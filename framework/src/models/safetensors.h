@@ -1,7 +1,6 @@
-// The safetensors format (Hugging Face): an 8-byte little-endian header length N, N bytes of JSON
-// naming each tensor's dtype, shape and [begin, end) byte range in the data that follows, then the
-// data. The reader maps the file and checks the header completely before any tensor is read: a
-// truncated, overlapping or lying file is refused with the file's name and the tensor's.
+// The safetensors format (Hugging Face; safetensors_header.h). The reader maps the file and checks
+// the header completely before any tensor is read: a truncated, overlapping or lying file is
+// refused with the file's name and the tensor's.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -13,13 +12,9 @@
 #include <string>
 #include <vector>
 
-namespace prefopt::models {
+#include "models/safetensors_header.h"
 
-struct TensorEntry {
-  std::string dtype;                // as the file spells it: F32, BF16, I64, ...
-  std::vector<std::int64_t> shape;
-  std::uint64_t begin = 0, end = 0;  // byte range in the data section
-};
+namespace prefopt::models {
 
 class SafetensorsFile {
  public:
@@ -30,8 +25,8 @@ class SafetensorsFile {
   SafetensorsFile& operator=(const SafetensorsFile&) = delete;
 
   const std::filesystem::path& path() const { return path_; }
-  const std::map<std::string, TensorEntry>& entries() const { return entries_; }
-  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  const std::map<std::string, TensorEntry>& entries() const { return header_.entries; }
+  const std::map<std::string, std::string>& metadata() const { return header_.metadata; }
   // A CPU tensor owning a copy of `name`'s bytes, in its stored dtype.
   at::Tensor load(const std::string& name) const;
 
@@ -39,9 +34,7 @@ class SafetensorsFile {
   std::filesystem::path path_;
   const std::uint8_t* bytes_ = nullptr;  // the whole file, mapped read-only
   std::size_t size_ = 0;
-  std::size_t data_start_ = 0;
-  std::map<std::string, TensorEntry> entries_;
-  std::map<std::string, std::string> metadata_;
+  SafetensorsHeader header_;
 };
 
 // The libtorch dtype of a safetensors dtype name; throws ConfigError for one libtorch lacks.
