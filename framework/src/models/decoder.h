@@ -59,7 +59,7 @@ DecoderConfig read_decoder_config(const std::filesystem::path& folder);
 
 const char* family_name(Family family);
 
-// Keys and values of every layer for the positions seen so far ([batch, kv_heads, time, width]).
+// Keys and values of every layer for the positions seen so far ([batch, kv_heads, time, head_width]).
 struct DecoderCache {
   std::vector<torch::Tensor> keys, values;
 };
