@@ -186,7 +186,7 @@ struct ModelRun {
   std::int64_t batch_size = 8;
 };
 
-// Options shared by logprobs and generate; nullopt when --help was asked for.
+// Options shared by logprobs, generate and score; nullopt when --help was asked for.
 std::optional<ModelRun> prepare(const Args& args, const std::string& usage, po::options_description options,
                                 po::variables_map& vars, bool classifier) {
   options.add_options()("input", po::value<std::string>()->required(),
@@ -208,8 +208,8 @@ std::optional<ModelRun> prepare(const Args& args, const std::string& usage, po::
                                   classifier ? "causal language model" : "sequence classifier",
                                   classifier ? "logprobs` or `prefopt model generate" : "score"));
   ModelRun run;
-  run.model = models::load_decoder(vars["folder"].as<std::string>(), {.dtype = runtime.dtype, .device = runtime.device});
-  run.tokenizer = models::find_tokenizer(vars["folder"].as<std::string>());
+  run.model = models::load_decoder(folder, {.dtype = runtime.dtype, .device = runtime.device});
+  run.tokenizer = models::find_tokenizer(folder);
   run.inputs = read_token_lists(vars["input"].as<std::string>(), run.model->config().vocab, run.tokenizer);
   run.batch_size = vars["batch-size"].as<std::int64_t>();
   return run;

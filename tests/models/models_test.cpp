@@ -238,6 +238,24 @@ TEST_CASE("GPT-2's original checkpoints load: names without 'transformer.', atte
   CHECK(models::check_checkpoint(dir.path() / "hub") == parameters);  // the buffers are not parameters
 }
 
+TEST_CASE("GPT-2's learned positions bound prompt plus generation, and ids outside the vocabulary are refused", "[models][cli]") {
+  TempDir dir;
+  const fs::path folder = dir.path() / "gpt2";
+  make_checkpoint(folder, {{"model_type", "gpt2"}, {"vocab_size", 50}, {"n_embd", 32}, {"n_layer", 1}, {"n_head", 4},
+                           {"n_positions", 16}});
+  Decoder model = models::load_decoder(folder);
+  const std::vector<std::int64_t> prompt(12, 7);
+  CHECK(models::greedy_generate(model, {prompt}, 5)[0].size() == 5);  // 12 + 4 fed back = 16 positions
+  CHECK_THROWS_WITH(models::greedy_generate(model, {prompt}, 6),
+                    Catch::Contains("12 tokens and 5 more to generate exceed the model's n_positions of 16"));
+  CHECK_THROWS_WITH(models::token_log_probs(model, {{7, 50}}), Catch::Contains("token id 50 is outside the vocabulary"));
+  write_text(dir.path() / "in.jsonl", json({{"ids", prompt}}).dump() + "\n");
+  const CliResult too_long = run_cli({"model", "generate", folder.string(), "--input", (dir.path() / "in.jsonl").string(),
+                                      "--max-new-tokens", "6"});
+  CHECK(too_long.status == 2);
+  CHECK_THAT(too_long.err, Catch::Contains("exceed the model's n_positions of 16"));
+}
+
 TEST_CASE("RoPE attention depends on relative positions only", "[models]") {
   TempDir dir;
   make_checkpoint(dir.path() / "llama", llama_config());

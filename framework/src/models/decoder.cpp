@@ -86,9 +86,38 @@ const std::map<std::string, Family> kModelTypes = {
     {"gpt2", Family::gpt2},       {"gpt_neox", Family::gpt_neox}, {"llama", Family::llama},
     {"mistral", Family::llama},   {"qwen2", Family::llama}};
 
-const std::vector<std::string> kActivations = {"gelu",        "gelu_python", "gelu_new", "gelu_fast",
-                                               "gelu_pytorch_tanh", "gelu_python_tanh", "quick_gelu", "relu",
-                                               "silu",        "swish",       "tanh",     "sigmoid", "linear"};
+// transformers' activation names (its ACT2FN) that prefopt computes, each in fp32 and rounded once:
+// what libtorch 2.x's reduced-precision kernels (and so transformers) do, and what libtorch 1.13's
+// CPU kernels do not (measured: its bfloat16 log-probs were 1.5x further from fp32 than
+// transformers'). LayerNorm likewise (DecoderImpl::norm).
+using Activation = std::function<torch::Tensor(const torch::Tensor&)>;
+
+torch::Tensor in_fp32(const torch::Tensor& x, const Activation& f) {
+  return x.scalar_type() == torch::kFloat ? f(x) : f(x.to(torch::kFloat)).to(x.scalar_type());
+}
+
+const std::map<std::string, Activation>& activations() {
+  static const std::map<std::string, Activation> table = [] {
+    const Activation gelu = [](const torch::Tensor& x) { return torch::gelu(x); };
+    const Activation gelu_tanh = [](const torch::Tensor& x) { return torch::gelu(x, "tanh"); };
+    const Activation silu = [](const torch::Tensor& x) { return torch::silu(x); };
+    return std::map<std::string, Activation>{
+        {"gelu", gelu},
+        {"gelu_python", gelu},
+        {"gelu_new", gelu_tanh},
+        {"gelu_fast", gelu_tanh},
+        {"gelu_pytorch_tanh", gelu_tanh},
+        {"gelu_python_tanh", gelu_tanh},
+        {"quick_gelu", [](const torch::Tensor& x) { return x * torch::sigmoid(1.702 * x); }},
+        {"relu", [](const torch::Tensor& x) { return torch::relu(x); }},
+        {"silu", silu},
+        {"swish", silu},
+        {"tanh", [](const torch::Tensor& x) { return torch::tanh(x); }},
+        {"sigmoid", [](const torch::Tensor& x) { return torch::sigmoid(x); }},
+        {"linear", [](const torch::Tensor& x) { return x; }}};
+  }();
+  return table;
+}
 
 Rope read_rope(const ConfigReader& config, Family family, std::int64_t max_positions) {
   // transformers 5 writes rope_parameters; older checkpoints rope_scaling (and rope_theta, or
@@ -246,9 +275,12 @@ DecoderConfig read_decoder_config(const fs::path& folder) {
     if (static_cast<std::int64_t>(c.head_width * c.rope.partial) < 2)
       throw ConfigError(fmt::format("{}: RoPE rotates fewer than 2 of a head's {} dimensions", file.string(), c.head_width));
   }
-  if (std::find(kActivations.begin(), kActivations.end(), c.activation) == kActivations.end())
+  if (!activations().contains(c.activation)) {
+    std::vector<std::string> known;
+    for (const auto& [name, f] : activations()) known.push_back(name);
     throw ConfigError(fmt::format("{}: activation '{}' is not supported (supported: {}){}", file.string(), c.activation,
-                                  join(kActivations, ", "), did_you_mean(c.activation, kActivations)));
+                                  join(known, ", "), did_you_mean(c.activation, known)));
+  }
   return c;
 }
 
@@ -256,29 +288,6 @@ DecoderConfig read_decoder_config(const fs::path& folder) {
 // The network
 
 namespace {
-
-torch::Tensor activate_exactly(const std::string& name, const torch::Tensor& x) {
-  if (name == "gelu" || name == "gelu_python") return torch::gelu(x);
-  if (name == "gelu_new" || name == "gelu_fast" || name == "gelu_pytorch_tanh" || name == "gelu_python_tanh")
-    return torch::gelu(x, "tanh");
-  if (name == "quick_gelu") return x * torch::sigmoid(1.702 * x);
-  if (name == "relu") return torch::relu(x);
-  if (name == "silu" || name == "swish") return torch::silu(x);
-  if (name == "tanh") return torch::tanh(x);
-  if (name == "sigmoid") return torch::sigmoid(x);
-  return x;  // "linear"; read_decoder_config admits no other name
-}
-
-// Activations and LayerNorm compute in fp32 and round once: what libtorch 2.x's reduced-precision
-// kernels (and so transformers) do, and what libtorch 1.13's CPU kernels do not (measured: its
-// bfloat16 log-probs were 1.5x further from fp32 than transformers').
-torch::Tensor in_fp32(const torch::Tensor& x, const std::function<torch::Tensor(const torch::Tensor&)>& f) {
-  return x.scalar_type() == torch::kFloat ? f(x) : f(x.to(torch::kFloat)).to(x.scalar_type());
-}
-
-torch::Tensor activate(const std::string& name, const torch::Tensor& x) {
-  return in_fp32(x, [&](const torch::Tensor& y) { return activate_exactly(name, y); });
-}
 
 torch::Tensor rotate_half(const torch::Tensor& x) {
   const std::int64_t half = x.size(-1) / 2;
@@ -320,7 +329,8 @@ torch::Tensor& DecoderImpl::add(const std::string& name, std::vector<std::int64_
   return module->register_parameter(name.substr(start), torch::zeros(shape, where_));
 }
 
-DecoderImpl::DecoderImpl(DecoderConfig config, torch::TensorOptions where) : config_(std::move(config)), where_(where) {
+DecoderImpl::DecoderImpl(DecoderConfig config, torch::TensorOptions where)
+    : config_(std::move(config)), where_(where), activation_(activations().at(config_.activation)) {
   const DecoderConfig& c = config_;
   const std::int64_t W = c.width, I = c.intermediate, q_width = c.heads * c.head_width,
                      kv_width = c.kv_heads * c.head_width;
@@ -498,13 +508,13 @@ torch::Tensor DecoderImpl::attention(const Layer& l, std::size_t index, const to
 torch::Tensor DecoderImpl::mlp(const Layer& l, const torch::Tensor& x) {
   const DecoderConfig& c = config_;
   if (c.family == Family::gpt2) {
-    const torch::Tensor inner = activate(c.activation, torch::addmm(l.up_bias, x.reshape({-1, c.width}), l.up_weight));
+    const torch::Tensor inner = in_fp32(torch::addmm(l.up_bias, x.reshape({-1, c.width}), l.up_weight), activation_);
     return torch::addmm(l.down_bias, inner, l.down_weight).reshape(x.sizes());
   }
   if (c.family == Family::gpt_neox)
-    return torch::linear(activate(c.activation, torch::linear(x, l.up_weight, l.up_bias)), l.down_weight, l.down_bias);
+    return torch::linear(in_fp32(torch::linear(x, l.up_weight, l.up_bias), activation_), l.down_weight, l.down_bias);
   const torch::Tensor gated =
-      activate(c.activation, torch::linear(x, l.gate_weight, l.gate_bias)) * torch::linear(x, l.up_weight, l.up_bias);
+      in_fp32(torch::linear(x, l.gate_weight, l.gate_bias), activation_) * torch::linear(x, l.up_weight, l.up_bias);
   return torch::linear(gated, l.down_weight, l.down_bias);
 }
 
@@ -515,11 +525,6 @@ torch::Tensor DecoderImpl::hidden(const torch::Tensor& tokens_anywhere, const to
   const std::int64_t batch = tokens.size(0), time = tokens.size(1);
   if (cache != nullptr && cache->keys.empty()) cache->keys.resize(c.depth), cache->values.resize(c.depth);
   const std::int64_t past = cache != nullptr && cache->keys[0].defined() ? cache->keys[0].size(2) : 0;
-  if (tokens.min().item<std::int64_t>() < 0 || tokens.max().item<std::int64_t>() >= c.vocab)
-    throw ConfigError(fmt::format("a token id is outside the vocabulary [0, {})", c.vocab));
-  if (c.family == Family::gpt2 && positions.max().item<std::int64_t>() >= c.max_positions)
-    throw ConfigError(fmt::format("{} positions exceed the model's n_positions of {}",
-                                  positions.max().item<std::int64_t>() + 1, c.max_positions));
 
   // allowed[b, 0, i, j]: query i (position past + i) may attend to key j.
   const auto bool_options = torch::TensorOptions().dtype(torch::kBool).device(device());
@@ -630,10 +635,20 @@ Decoder load_decoder(const fs::path& folder, const LoadOptions& options) {
 namespace {
 
 // Token lists as one left-padded batch: tokens and mask [batch, longest]. Padding is token 0, a
-// valid id whatever the model's pad token; the mask hides it.
-std::pair<torch::Tensor, torch::Tensor> left_padded(const std::vector<std::vector<std::int64_t>>& lists) {
+// valid id whatever the model's pad token; the mask hides it. The ids are checked here, on the
+// host, rather than in every forward pass: `extra` positions will follow (generation), and a
+// model with learned positions (GPT-2) has only so many.
+std::pair<torch::Tensor, torch::Tensor> left_padded(const DecoderConfig& c, const std::vector<std::vector<std::int64_t>>& lists,
+                                                    std::int64_t extra = 0) {
   std::size_t longest = 0;
-  for (const auto& list : lists) longest = std::max(longest, list.size());
+  for (const auto& list : lists) {
+    longest = std::max(longest, list.size());
+    for (const std::int64_t id : list)
+      if (id < 0 || id >= c.vocab) throw ConfigError(fmt::format("token id {} is outside the vocabulary [0, {})", id, c.vocab));
+  }
+  if (c.family == Family::gpt2 && static_cast<std::int64_t>(longest) + extra > c.max_positions)
+    throw ConfigError(fmt::format("{} tokens{} exceed the model's n_positions of {}", longest,
+                                  extra > 0 ? fmt::format(" and {} more to generate", extra) : "", c.max_positions));
   const auto batch = static_cast<std::int64_t>(lists.size()), width = static_cast<std::int64_t>(longest);
   torch::Tensor tokens = torch::zeros({batch, width}, torch::kLong), mask = torch::zeros({batch, width}, torch::kLong);
   for (std::int64_t b = 0; b < batch; ++b) {
@@ -652,7 +667,8 @@ std::vector<std::vector<std::int64_t>> greedy_generate(Decoder& model, const std
                                                        std::int64_t max_new_tokens) {
   torch::NoGradGuard no_grad;
   const DecoderConfig& c = model->config();
-  auto [tokens, mask] = left_padded(prompts);
+  // The last generated token is not fed back: max_new_tokens - 1 positions follow the prompt.
+  auto [tokens, mask] = left_padded(c, prompts, max_new_tokens - 1);
   const auto batch = static_cast<std::int64_t>(prompts.size());
   std::vector<std::vector<std::int64_t>> generated(batch);
   std::vector<bool> ended(batch, false);
@@ -679,7 +695,7 @@ std::vector<std::vector<std::int64_t>> greedy_generate(Decoder& model, const std
 
 std::vector<std::vector<double>> sequence_scores(Decoder& model, const std::vector<std::vector<std::int64_t>>& sequences) {
   torch::NoGradGuard no_grad;
-  const auto [tokens, mask] = left_padded(sequences);
+  const auto [tokens, mask] = left_padded(model->config(), sequences);
   const torch::Tensor hidden = model->hidden(tokens, positions_from_mask(mask), mask, nullptr);
   const torch::Tensor scores = model->logits(hidden.select(1, hidden.size(1) - 1)).to(torch::kDouble).cpu();
   std::vector<std::vector<double>> out;
@@ -690,17 +706,18 @@ std::vector<std::vector<double>> sequence_scores(Decoder& model, const std::vect
 
 std::vector<std::vector<double>> token_log_probs(Decoder& model, const std::vector<std::vector<std::int64_t>>& sequences) {
   torch::NoGradGuard no_grad;
-  const auto [tokens, mask] = left_padded(sequences);
+  const auto [tokens, mask] = left_padded(model->config(), sequences);
   const torch::Tensor log_probs = model->forward(tokens, mask).to(torch::kFloat).log_softmax(-1);
   // log p(token t | before it) sits at position t - 1.
   const torch::Tensor picked =
       log_probs.narrow(1, 0, tokens.size(1) - 1).gather(2, tokens.narrow(1, 1, tokens.size(1) - 1).to(log_probs.device()).unsqueeze(2))
           .squeeze(2).to(torch::kDouble).cpu();
+  const auto rows = picked.accessor<double, 2>();
   std::vector<std::vector<double>> out(sequences.size());
   const std::int64_t width = tokens.size(1);
   for (std::size_t b = 0; b < sequences.size(); ++b) {
     const auto n = static_cast<std::int64_t>(sequences[b].size());
-    for (std::int64_t t = width - n + 1; t < width; ++t) out[b].push_back(picked[static_cast<std::int64_t>(b)][t - 1].item<double>());
+    for (std::int64_t t = width - n + 1; t < width; ++t) out[b].push_back(rows[static_cast<std::int64_t>(b)][t - 1]);
   }
   return out;
 }

@@ -13,6 +13,7 @@
 #include <torch/nn.h>
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -97,6 +98,7 @@ class DecoderImpl : public torch::nn::Module {
 
   DecoderConfig config_;
   torch::TensorOptions where_;
+  std::function<torch::Tensor(const torch::Tensor&)> activation_;  // config_.activation's
   std::vector<Layer> layers_;
   torch::Tensor token_embedding_, position_embedding_, final_norm_weight_, final_norm_bias_, head_;
 };

@@ -248,7 +248,6 @@ class Reader {
       return Regex(value["String"].get<std::string>(), true, fmt::format("{}: {}", file_.string(), where));
     throw error(where, "pattern is neither {\"Regex\": ...} nor {\"String\": ...}");
   }
-  const fs::path& file() const { return file_; }
 
  private:
   fs::path file_;

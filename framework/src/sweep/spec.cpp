@@ -351,11 +351,13 @@ std::vector<TrialSpec> with_seeds(const std::vector<std::string>& overrides, con
                                   const std::vector<std::int64_t>& seeds) {
   std::vector<std::optional<std::int64_t>> each(seeds.begin(), seeds.end());
   if (each.empty()) each.emplace_back();  // the experiment's own seed
+  std::vector<std::string> without_seed;  // the overrides, less the seed a sweep seed replaces
+  if (!seeds.empty())
+    for (const std::string& text : overrides)
+      if (config::parse_override(text).key != "seed") without_seed.push_back(text);
   std::vector<TrialSpec> out;
   for (const std::optional<std::int64_t>& seed : each) {
-    TrialSpec t{"", {}, swept};
-    for (const std::string& text : overrides)
-      if (!seed || config::parse_override(text).key != "seed") t.overrides.push_back(text);
+    TrialSpec t{"", seed ? without_seed : overrides, swept};
     if (seed) {
       t.overrides.push_back("seed=" + std::to_string(*seed));
       t.swept.push_back("seed=" + std::to_string(*seed));
