@@ -155,7 +155,7 @@ BENCHMARK(BM_DpoBareLibtorch)->UseRealTime()->Unit(benchmark::kMillisecond);
 struct CriticImpl : torch::nn::Module {
   explicit CriticImpl(Policy& source)
       : backbone(register_module("backbone", copy_policy(source))),
-        head(register_module("head", torch::nn::Linear(source->options().width, 1))) {
+        head(register_module("head", torch::nn::Linear(source->hidden_size(), 1))) {
     torch::NoGradGuard no_grad;
     head->weight.zero_();
     head->bias.zero_();

@@ -40,6 +40,13 @@ std::string read_file(const fs::path& file) {
   return text.str();
 }
 
+std::vector<nlohmann::json> read_metrics(const fs::path& run_dir) {
+  std::vector<nlohmann::json> rows;
+  std::ifstream in(run_dir / "metrics.jsonl");
+  for (std::string line; std::getline(in, line);) rows.push_back(nlohmann::json::parse(line));
+  return rows;
+}
+
 namespace {
 std::string shell_quote(const std::string& word) {
   std::string out = "'";

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,8 @@ config::Composer experiment_composer(const std::filesystem::path& experiment);
 std::filesystem::path test_library_dir(const std::string& name);
 
 std::string read_file(const std::filesystem::path& file);
+// The rows of a run folder's metrics.jsonl.
+std::vector<nlohmann::json> read_metrics(const std::filesystem::path& run_dir);
 
 // Says on stdout that the running test cannot run here and why. ctest reports a test that printed
 // this as skipped, not passed (SKIP_REGULAR_EXPRESSION in tests/CMakeLists.txt; Catch2 2 has no

@@ -10,6 +10,7 @@
 #include "config/compose.h"
 #include "config/interpolate.h"
 #include "config/validate.h"
+#include "pipeline/policy_source.h"
 #include "pipeline/sections.h"
 #include "pipeline/trial.h"
 #include "text.h"
@@ -74,12 +75,14 @@ ResolvedTrials compose_trials(const std::string& experiment, const std::vector<s
   for (config::Trial& trial : out.composer.trials(overrides, multirun)) {
     config::Composition composition = out.composer.compose(trial.overrides);
     config::resolve_interpolations(composition.config);
+    resolve_policy_checkpoint(composition.config, std::filesystem::absolute(experiment).parent_path());
     const auto plugin_paths = config_plugin_paths(composition.config, experiment);
     auto registry = out.registries.find(plugin_paths);
     if (registry == out.registries.end())
       registry = out.registries.emplace(plugin_paths, load_registry(vars, plugin_paths)).first;
     config::check_experiment(composition.config, registry->second, pipeline_sections());
     check_device_setting(composition.config);
+    check_policy_setting(composition.config, registry->second);
     out.trials.push_back({std::move(trial), std::move(composition), &registry->second});
   }
   return out;

@@ -12,7 +12,7 @@ RewardModel::~RewardModel() = default;
 
 RewardNetImpl::RewardNetImpl(Policy& sft) {
   backbone_ = register_module("backbone", copy_policy(sft));
-  const std::int64_t width = sft->options().width;
+  const std::int64_t width = sft->hidden_size();
   head_ = register_module("head", torch::nn::Linear(width, 1));
   torch::NoGradGuard no_grad;
   head_->weight.normal_(0.0, 1.0 / std::sqrt(static_cast<double>(width + 1)));

@@ -29,12 +29,7 @@ test::CliResult run(const fs::path& out, const fs::path& cache, std::vector<std:
   return run_cli(args);
 }
 
-std::vector<json> metrics(const fs::path& run_dir) {
-  std::vector<json> rows;
-  std::ifstream in(run_dir / "metrics.jsonl");
-  for (std::string line; std::getline(in, line);) rows.push_back(json::parse(line));
-  return rows;
-}
+std::vector<json> metrics(const fs::path& run_dir) { return test::read_metrics(run_dir); }
 
 }  // namespace
 

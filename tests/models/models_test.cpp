@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "models/decoder.h"
+#include "models/fixtures.h"
 #include "models/safetensors.h"
 #include "models/tokenizer.h"
 #include "models/weights.h"
@@ -24,8 +25,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using models::Decoder;
-
-void write_text(const fs::path& file, const std::string& text) { std::ofstream(file) << text; }
 
 // A safetensors file with `header` (JSON text) and `data_bytes` zero bytes of data.
 void write_raw(const fs::path& file, const std::string& header, std::size_t data_bytes) {
@@ -42,32 +41,6 @@ std::string open_error(const fs::path& file) {
     return e.what();
   }
   return "";
-}
-
-json llama_config(std::int64_t kv_heads = 2) {
-  return {{"model_type", "llama"},        {"architectures", {"LlamaForCausalLM"}},
-          {"vocab_size", 50},             {"hidden_size", 32},
-          {"intermediate_size", 48},      {"num_hidden_layers", 2},
-          {"num_attention_heads", 4},     {"num_key_value_heads", kv_heads},
-          {"max_position_embeddings", 64}, {"rms_norm_eps", 1e-6},
-          {"eos_token_id", 3},            {"rope_parameters", {{"rope_type", "default"}, {"rope_theta", 10000.0}}}};
-}
-
-// A checkpoint folder of `config` with random weights (normal, std 0.3): the model it saved.
-Decoder make_checkpoint(const fs::path& folder, const json& config, std::uint64_t seed = 7) {
-  fs::create_directories(folder);
-  write_text(folder / "config.json", config.dump());
-  Decoder model(models::read_decoder_config(folder));
-  torch::manual_seed(seed);
-  std::map<std::string, at::Tensor> tensors;
-  torch::NoGradGuard no_grad;
-  for (auto& parameter : model->named_parameters()) {
-    parameter.value().normal_(0.0, 0.3);
-    tensors[parameter.key()] = parameter.value();
-  }
-  models::write_safetensors(folder / "model.safetensors", tensors);
-  model->eval();
-  return model;
 }
 
 // A byte-level BPE tokenizer.json over 9 tokens and an added <eos> (id 9) that ends every

@@ -69,10 +69,7 @@ std::vector<json> run_algorithm(const fs::path& out, const std::vector<std::stri
   const auto result = test::run_cli(args);
   INFO(result.err);
   REQUIRE(result.status == 0);
-  std::vector<json> rows;
-  std::ifstream in(out / "metrics.jsonl");
-  for (std::string line; std::getline(in, line);) rows.push_back(json::parse(line));
-  return rows;
+  return test::read_metrics(out);
 }
 
 // The mean gold reward rose from step 0 to the last evaluation by at least `gain`, and by at
@@ -189,7 +186,7 @@ TEST_CASE("best-of-n estimates its KL from samples, where the bound log n - (n-1
   {
     torch::NoGradGuard no_grad;
     for (auto& item : fixture.reference->named_parameters())
-      if (item.key().starts_with("head.")) item.value().mul_(40.0);
+      if (item.key().starts_with("model.head.")) item.value().mul_(40.0);
   }
   const std::int64_t vocab = fixture.task->vocab_size(), eos = fixture.task->eos_token();
   const torch::Tensor weights = torch::randn({2, vocab}, seeded(3), torch::kDouble);

@@ -1,5 +1,6 @@
 // The policy transformer: causality, KV-cache sampling against full recomputation, log-probs
-// against the sampling distribution, and supervised fine-tuning on the synthetic task.
+// against the sampling distribution, padding masks, a vocabulary narrower than the model's, and
+// supervised fine-tuning on the synthetic task.
 #include <catch2/catch.hpp>
 #include <torch/torch.h>
 
@@ -61,6 +62,51 @@ TEST_CASE("log-probs are those of the sampling distribution, temperature include
     CHECK(max_gap < 4 * std::sqrt(0.25 / 4000.0));
     CHECK(log_probs.exp().allclose(probs.index_select(0, samples.responses.squeeze(1)).unsqueeze(1)));
   }
+}
+
+TEST_CASE("the built-in model: left padding under a mask and the key/value cache change no real token's state", "[policy]") {
+  Policy policy = small_policy();
+  LanguageModel& model = policy->model();
+  at::Generator generator = seeded(5);
+  const torch::Tensor tokens = torch::randint(32, {2, 6}, generator, torch::kLong);
+  const torch::Tensor alone = model.hidden_states(tokens, {}, nullptr);
+  // Three padding tokens (arbitrary ids) on the left, hidden by the mask: positions count real tokens.
+  const torch::Tensor padded = torch::cat({torch::full({2, 3}, 7, torch::kLong), tokens}, 1);
+  const torch::Tensor mask = torch::cat({torch::zeros({2, 3}, torch::kLong), torch::ones({2, 6}, torch::kLong)}, 1);
+  const torch::Tensor masked = model.hidden_states(padded, mask, nullptr);
+  CHECK(masked.narrow(1, 3, 6).allclose(alone, 1e-5, 1e-5));
+  CHECK_FALSE(model.hidden_states(padded, {}, nullptr).narrow(1, 3, 6).allclose(alone, 1e-3, 1e-3));
+  // The same sequences fed 4 + 1 + 1 + ... tokens at a time through the cache.
+  KeyValueCache cache;
+  std::vector<torch::Tensor> pieces = {model.hidden_states(padded.narrow(1, 0, 4), mask.narrow(1, 0, 4), &cache)};
+  for (std::int64_t t = 4; t < 9; ++t)
+    pieces.push_back(model.hidden_states(padded.narrow(1, t, 1), mask.narrow(1, 0, t + 1), &cache));
+  CHECK(torch::cat(pieces, 1).narrow(1, 3, 6).allclose(alone, 1e-5, 1e-5));
+  CHECK_THROWS_WITH(model.hidden_states(tokens, mask, nullptr), Catch::Contains("attention mask"));
+}
+
+TEST_CASE("a policy over fewer tokens than its model knows samples and scores only those", "[policy]") {
+  torch::manual_seed(0);
+  Policy wide(PolicyOptions{.vocab = 40, .context = 16, .width = 32, .depth = 2, .heads = 4});
+  Policy narrow(wide->model().copy(), 24);
+  at::Generator generator = seeded(6);
+  const torch::Tensor prompts = torch::randint(1, 24, {256, 3}, generator, torch::kLong);
+  CHECK(narrow->forward(prompts).equal(wide->forward(prompts).narrow(2, 0, 24)));
+  const Sequences samples = narrow->sample(prompts, 8, {}, 0, generator);
+  CHECK(samples.responses.max().item<std::int64_t>() < 24);
+  // Log-probs normalize over the 24 tokens: every one-token response's probabilities sum to 1.
+  const Sequences every{prompts.narrow(0, 0, 1).expand({24, 3}), torch::arange(24, torch::kLong).unsqueeze(1),
+                        torch::ones({24}, torch::kLong)};
+  CHECK(narrow->response_log_probs(every, 1.0).exp().sum().item<double>() == Approx(1.0).margin(1e-5));
+  CHECK_THROWS_WITH(Policy(wide->model().copy(), 41), Catch::Contains("knows 40"));
+  // A copy is independent: training one leaves the other.
+  Policy copy = copy_policy(narrow);
+  CHECK(copy->forward(prompts).equal(narrow->forward(prompts)));
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& parameter : copy->parameters()) parameter.add_(0.1);
+  }
+  CHECK_FALSE(copy->forward(prompts).allclose(narrow->forward(prompts)));
 }
 
 TEST_CASE("supervised fine-tuning learns the synthetic language", "[policy][sft]") {

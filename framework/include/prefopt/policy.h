@@ -1,9 +1,13 @@
-// The policy: a causal transformer language model over a task's tokens. Algorithms train it;
-// the frozen reference policy and the reward models' backbones are copies of the SFT policy.
+// The policy: a causal language model over a task's tokens. Algorithms train it; the frozen
+// reference policy and the reward models' backbones are copies of the SFT policy.
 //
-//   Policy policy(PolicyOptions{.vocab = 32, .context = 16});
+//   Policy policy(PolicyOptions{.vocab = 32, .context = 16});   // the built-in transformer
 //   Sequences samples = policy->sample(prompts, /*response_length=*/12, {.temperature = 1.0}, eos, generator);
 //   at::Tensor log_probs = policy->response_log_probs(samples, /*temperature=*/1.0);   // [batch, 12]
+//
+// The network is a LanguageModel: the built-in transformer, or a Hugging Face checkpoint's
+// decoder whose vocabulary may be larger than the task's; the policy's distribution is over the
+// task's tokens, the model's first vocab() ids, whatever else the model knows.
 //
 // Sampling uses a key/value cache: the prompt is encoded once, then each step attends its one new
 // token to the cached keys and values, O(T) per token instead of O(T^2) without the cache.
@@ -14,6 +18,7 @@
 
 #include <torch/nn.h>
 
+#include "prefopt/language_model.h"
 #include "prefopt/task.h"
 
 namespace prefopt {
@@ -34,15 +39,21 @@ struct SamplingOptions {
 
 class PREFOPT_API PolicyImpl : public torch::nn::Module {
  public:
-  explicit PolicyImpl(const PolicyOptions& options);
+  explicit PolicyImpl(const PolicyOptions& options);  // the built-in transformer, freshly initialized
+  // A policy over `model`'s first `vocab` tokens (at most model->vocab_size()). Since 3.0.
+  PolicyImpl(std::shared_ptr<LanguageModel> model, std::int64_t vocab);
 
-  const PolicyOptions& options() const { return options_; }
-  c10::Device device() const;  // where its parameters are
+  LanguageModel& model() const { return *model_; }
+  std::int64_t vocab() const { return vocab_; }
+  std::int64_t hidden_size() const { return model_->hidden_size(); }
+  c10::Device device() const { return model_->device(); }
 
-  // [batch, time] tokens -> [batch, time, width] final hidden states (causal).
+  // [batch, time] tokens -> [batch, time, hidden_size()] final hidden states (causal).
   torch::Tensor hidden(const torch::Tensor& tokens);
-  // [batch, time] tokens -> [batch, time, vocab] next-token logits (causal).
+  // [batch, time] tokens -> [batch, time, vocab()] next-token logits (causal).
   torch::Tensor forward(const torch::Tensor& tokens);
+  // Hidden states -> [..., vocab()] next-token logits.
+  torch::Tensor logits(const torch::Tensor& hidden);
 
   // Per-token log-probabilities of each response given its prompt, with logits divided by
   // `temperature`: [batch, response width], 0 past each response's length.
@@ -57,17 +68,12 @@ class PREFOPT_API PolicyImpl : public torch::nn::Module {
                    std::int64_t eos, at::Generator& generator);
 
  private:
-  struct Block;
-  PolicyOptions options_;
-  torch::nn::Embedding token_embedding_{nullptr};
-  torch::nn::Embedding position_embedding_{nullptr};
-  std::vector<std::shared_ptr<Block>> blocks_;
-  torch::nn::LayerNorm final_norm_{nullptr};
-  torch::nn::Linear head_{nullptr};
+  std::shared_ptr<LanguageModel> model_;
+  std::int64_t vocab_;
 };
 TORCH_MODULE(Policy);
 
-// A new policy with the same shape and a copy of `source`'s weights (the reference policy, and
+// A new policy with the same model and a copy of `source`'s weights (the reference policy, and
 // reward-model backbones, start as copies of the SFT policy).
 PREFOPT_API Policy copy_policy(Policy& source);
 

@@ -17,8 +17,8 @@
 #include "prefopt/export.h"
 
 // See docs/writing-a-plugin.md, "Versions and compatibility", for what bumps which.
-#define PREFOPT_API_MAJOR 2
-#define PREFOPT_API_MINOR 1
+#define PREFOPT_API_MAJOR 3
+#define PREFOPT_API_MINOR 0
 
 #define PREFOPT_STRINGIFY_(x) #x
 #define PREFOPT_STRINGIFY(x) PREFOPT_STRINGIFY_(x)

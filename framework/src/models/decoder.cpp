@@ -8,6 +8,7 @@
 #include <cmath>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <numbers>
 #include <set>
 
@@ -423,6 +424,23 @@ DecoderImpl::~DecoderImpl() = default;
 c10::Device DecoderImpl::device() const { return token_embedding_.device(); }
 c10::ScalarType DecoderImpl::dtype() const { return token_embedding_.scalar_type(); }
 
+std::int64_t DecoderImpl::max_length() const {
+  return config_.family == Family::gpt2 ? config_.max_positions : std::numeric_limits<std::int64_t>::max();
+}
+
+std::string DecoderImpl::describe() const {
+  return fmt::format("{} ({}), {} layers, width {}", config_.model_type, config_.architecture, config_.depth,
+                     config_.width);
+}
+
+std::shared_ptr<LanguageModel> DecoderImpl::copy() const {
+  auto copy = std::make_shared<DecoderImpl>(config_, torch::TensorOptions().dtype(dtype()).device(device()));
+  torch::NoGradGuard no_grad;
+  const auto from = named_parameters();
+  for (auto& parameter : copy->named_parameters()) parameter.value().copy_(from[parameter.key()]);
+  return copy;
+}
+
 torch::Tensor DecoderImpl::norm(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
   if (config_.family != Family::llama)
     return in_fp32(x, [&](const torch::Tensor& y) {
@@ -462,7 +480,7 @@ std::pair<torch::Tensor, torch::Tensor> DecoderImpl::rotary(const torch::Tensor&
 }
 
 torch::Tensor DecoderImpl::attention(const Layer& l, std::size_t index, const torch::Tensor& x, const torch::Tensor& cos,
-                                     const torch::Tensor& sin, const torch::Tensor& allowed, DecoderCache* cache) {
+                                     const torch::Tensor& sin, const torch::Tensor& allowed, KeyValueCache* cache) {
   const DecoderConfig& c = config_;
   const std::int64_t batch = x.size(0), time = x.size(1), d = c.head_width;
   auto heads_first = [&](const torch::Tensor& t, std::int64_t heads) {
@@ -519,7 +537,7 @@ torch::Tensor DecoderImpl::mlp(const Layer& l, const torch::Tensor& x) {
 }
 
 torch::Tensor DecoderImpl::hidden(const torch::Tensor& tokens_anywhere, const torch::Tensor& positions_anywhere,
-                                  const torch::Tensor& mask_anywhere, DecoderCache* cache) {
+                                  const torch::Tensor& mask_anywhere, KeyValueCache* cache) {
   const DecoderConfig& c = config_;
   const torch::Tensor tokens = tokens_anywhere.to(device()), positions = positions_anywhere.to(device());
   const std::int64_t batch = tokens.size(0), time = tokens.size(1);
@@ -561,6 +579,17 @@ torch::Tensor DecoderImpl::logits(const torch::Tensor& hidden) { return torch::m
 torch::Tensor DecoderImpl::forward(const torch::Tensor& tokens, const torch::Tensor& attention_mask) {
   const torch::Tensor mask = attention_mask.defined() ? attention_mask : torch::ones_like(tokens);
   return logits(hidden(tokens, positions_from_mask(mask), mask, nullptr));
+}
+
+torch::Tensor DecoderImpl::hidden_states(const torch::Tensor& tokens, const torch::Tensor& attention_mask,
+                                         KeyValueCache* cache) {
+  const std::int64_t past = cache != nullptr && !cache->keys.empty() && cache->keys[0].defined() ? cache->keys[0].size(2) : 0;
+  const std::int64_t time = tokens.size(1);
+  const torch::Tensor positions =
+      attention_mask.defined()
+          ? positions_from_mask(attention_mask).narrow(1, past, time)
+          : torch::arange(past, past + time, tokens.options().device(device())).unsqueeze(0).expand({tokens.size(0), time});
+  return hidden(tokens, positions, attention_mask, cache);
 }
 
 torch::Tensor positions_from_mask(const torch::Tensor& attention_mask) {
@@ -672,7 +701,7 @@ std::vector<std::vector<std::int64_t>> greedy_generate(Decoder& model, const std
   const auto batch = static_cast<std::int64_t>(prompts.size());
   std::vector<std::vector<std::int64_t>> generated(batch);
   std::vector<bool> ended(batch, false);
-  DecoderCache cache;
+  KeyValueCache cache;
   torch::Tensor positions = positions_from_mask(mask);
   torch::Tensor hidden = model->hidden(tokens, positions, mask, &cache);
   for (std::int64_t step = 0; step < max_new_tokens; ++step) {

@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "prefopt/language_model.h"
+
 namespace prefopt::models {
 
 enum class Family { gpt2, gpt_neox, llama };
@@ -60,29 +62,35 @@ DecoderConfig read_decoder_config(const std::filesystem::path& folder);
 
 const char* family_name(Family family);
 
-// Keys and values of every layer for the positions seen so far ([batch, kv_heads, time, head_width]).
-struct DecoderCache {
-  std::vector<torch::Tensor> keys, values;
-};
-
-class DecoderImpl : public torch::nn::Module {
+// A policy's LanguageModel too: the pipeline trains one as the policy ([policy] checkpoint).
+class DecoderImpl final : public LanguageModel {
  public:
   // Parameters are zeros of `where`'s device and dtype; on the meta device they take no memory
   // (shapes only).
   explicit DecoderImpl(DecoderConfig config, torch::TensorOptions where = {});
   ~DecoderImpl() override;
   const DecoderConfig& config() const { return config_; }
-  c10::Device device() const;
   c10::ScalarType dtype() const;
+
+  // LanguageModel. A classifier's "vocabulary" is its labels.
+  std::int64_t vocab_size() const override { return config_.classifier ? config_.num_labels : config_.vocab; }
+  std::int64_t hidden_size() const override { return config_.width; }
+  std::int64_t max_length() const override;  // GPT-2's n_positions; unbounded with RoPE
+  c10::Device device() const override;
+  std::string describe() const override;  // "gpt_neox (GPTNeoXForCausalLM), 2 layers, width 64"
+  // Positions from the mask, counted over the cached tokens too.
+  torch::Tensor hidden_states(const torch::Tensor& tokens, const torch::Tensor& attention_mask,
+                              KeyValueCache* cache) override;
+  std::shared_ptr<LanguageModel> copy() const override;
 
   // tokens [batch, time] at `positions` [batch, time]; attention_mask [batch, cached + time], 1 for
   // real tokens, 0 for padding (undefined: all real). With a cache, attends to its keys and values
   // and appends this call's. Returns the final hidden states [batch, time, width].
   torch::Tensor hidden(const torch::Tensor& tokens, const torch::Tensor& positions, const torch::Tensor& attention_mask,
-                       DecoderCache* cache);
+                       KeyValueCache* cache);
   // Hidden states -> next-token logits [.., vocab] in the model's dtype (a classifier's scores
   // [.., num_labels]).
-  torch::Tensor logits(const torch::Tensor& hidden);
+  torch::Tensor logits(const torch::Tensor& hidden) override;
   // Logits of whole sequences, positions taken from the mask.
   torch::Tensor forward(const torch::Tensor& tokens, const torch::Tensor& attention_mask = {});
 
@@ -91,7 +99,7 @@ class DecoderImpl : public torch::nn::Module {
   torch::Tensor& add(const std::string& name, std::vector<std::int64_t> shape);
   torch::Tensor output_head(const torch::Tensor& embedding, const std::string& name);
   torch::Tensor attention(const Layer& layer, std::size_t index, const torch::Tensor& x, const torch::Tensor& cos,
-                          const torch::Tensor& sin, const torch::Tensor& allowed, DecoderCache* cache);
+                          const torch::Tensor& sin, const torch::Tensor& allowed, KeyValueCache* cache);
   torch::Tensor mlp(const Layer& layer, const torch::Tensor& x);
   torch::Tensor norm(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias);
   std::pair<torch::Tensor, torch::Tensor> rotary(const torch::Tensor& positions);

@@ -13,7 +13,10 @@ const std::vector<std::pair<std::string, std::vector<ParamSpec>>>& pipeline_sect
       {"policy",
        {ParamSpec::integer("width", 64, "transformer width").min(1),
         ParamSpec::integer("depth", 2, "transformer blocks").min(1),
-        ParamSpec::integer("heads", 4, "attention heads; must divide width").min(1)}},
+        ParamSpec::integer("heads", 4, "attention heads; must divide width").min(1),
+        ParamSpec::string("checkpoint", "",
+                          "a Hugging Face checkpoint folder to start from instead of the built-in transformer "
+                          "(relative to the experiment; width, depth and heads are then the checkpoint's)")}},
       {"sft",
        {ParamSpec::integer("corpus_size", 4096, "sequences sampled from the task's true language").min(1),
         ParamSpec::integer("steps", 300, "training steps").min(0),

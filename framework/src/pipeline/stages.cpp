@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "config/validate.h"
+#include "pipeline/policy_source.h"
 #include "pipeline/sections.h"
 #include "pipeline/stage_cache.h"
 #include "prefopt/error.h"
@@ -104,6 +105,7 @@ StageKey stage_key(const StageInputs& stage, const config::Node& config, const R
                    const Runtime& runtime, const std::string& upstream_key) {
   std::string material = fmt::format("stage {}, format {}\n", stage.name, kStageVersion);
   material += StageSettings(stage, config, registry).describe();
+  if (std::ranges::find(stage.settings, "policy") != stage.settings.end()) material += policy_checkpoint_fingerprint(config);
   for (PluginKind kind : stage.plugins) {
     const PluginInfo& info = plugin_of(config, registry, kind);
     material += fmt::format("{} plugin {} {}, library {} ({})\n", to_string(kind), info.name, info.version,

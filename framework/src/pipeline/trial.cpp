@@ -12,6 +12,7 @@
 #include "pipeline/agreement.h"
 #include "pipeline/checkpoint.h"
 #include "pipeline/evaluator.h"
+#include "pipeline/policy_source.h"
 #include "pipeline/preference_file.h"
 #include "pipeline/sft.h"
 #include "pipeline/stage_cache.h"
@@ -79,6 +80,11 @@ void check_device_setting(const config::Node& config) {
                  kAnyNumberOfDevices);
 }
 
+void check_policy_setting(const config::Node& config, const Registry& registry) {
+  if (policy_checkpoint(config).empty()) return;  // the built-in's shape is checked as the trial starts
+  PolicySource(config, *create_plugin<Task>(registry, config));
+}
+
 namespace {
 
 // What the stages of one trial share.
@@ -89,7 +95,7 @@ struct TrialSetup {
   std::int64_t seed;
   Runtime runtime;
   const Task& task;
-  PolicyOptions shape;
+  PolicySource policy;
   StageCache cache;
 
   void log(const std::string& line) const {
@@ -130,9 +136,9 @@ StageRecord cached_stage(const TrialSetup& setup, const StageInputs& stage, cons
 // Stage sft: the base policy, trained on the task's language.
 Policy sft_stage(const TrialSetup& setup, const StageKey& key, StageRecord& record) {
   record = cached_stage(setup, kSftStage, key, [&](const fs::path& dir, const StageSettings& settings) {
-    setup.log("sft: training the base policy");
     torch::manual_seed(static_cast<std::uint64_t>(setup.seed));
-    Policy policy(setup.shape);  // initialized on the CPU: the same weights on every device
+    Policy policy = setup.policy.create();  // initialized on the CPU: the same weights on every device
+    setup.log("sft: training the base policy from " + policy->model().describe());
     policy->to(setup.runtime.device);
     at::Generator generator = seeded(setup.stream(1));
     const std::int64_t steps = settings.get<std::int64_t>("sft", "steps");
@@ -149,7 +155,7 @@ Policy sft_stage(const TrialSetup& setup, const StageKey& key, StageRecord& reco
     torch::save(policy, (dir / "policy.pt").string());
     return json{{"initial_loss", report.initial_loss}, {"final_loss", report.final_loss}};
   });
-  Policy sft(setup.shape);
+  Policy sft = setup.policy.create(/*weights=*/false);
   torch::load(sft, (record.dir / "policy.pt").string(), setup.runtime.device);
   sft->eval();
   return sft;
@@ -235,7 +241,6 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
     if (options.log) options.log(line);
   };
   const std::int64_t seed = trial_seed(config);
-  const Params policy_params = pipeline_section(config, "policy");
   const Params preference_params = pipeline_section(config, "preferences");
   const Params train_params = pipeline_section(config, "train");
   const Params eval_params = pipeline_section(config, "eval");
@@ -261,11 +266,7 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
                          .seed = seed,
                          .runtime = runtime,
                          .task = *task,
-                         .shape = {.vocab = task->vocab_size(),
-                                   .context = task->prompt_length() + response_length,
-                                   .width = policy_params.get<std::int64_t>("width"),
-                                   .depth = policy_params.get<std::int64_t>("depth"),
-                                   .heads = policy_params.get<std::int64_t>("heads")},
+                         .policy = PolicySource(config, *task),
                          .cache = StageCache(options.cache_dir)};
   const TrialStageKeys keys = trial_stage_keys(config, registry, seed, runtime);
 

@@ -48,6 +48,10 @@ Runtime trial_runtime(const config::Node& config);
 // Only that `runtime.device` is well-formed: where trials are planned rather than run (a Slurm
 // login node has no GPU).
 void check_device_setting(const config::Node& config);
+// That [policy] checkpoint, when set, is a checkpoint folder (its config.json and safetensors
+// headers; not its weights) that can be the experiment's task's policy: ConfigError naming the
+// setting otherwise. Where trials are planned, before any runs.
+void check_policy_setting(const config::Node& config, const Registry& registry);
 
 TrialResult run_trial(const config::Node& config, const Registry& registry, const TrialOptions& options);
 

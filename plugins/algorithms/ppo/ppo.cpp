@@ -14,7 +14,7 @@ class CriticImpl : public torch::nn::Module {
  public:
   explicit CriticImpl(Policy& sft) {
     backbone_ = register_module("backbone", copy_policy(sft));
-    head_ = register_module("head", torch::nn::Linear(sft->options().width, 1));
+    head_ = register_module("head", torch::nn::Linear(sft->hidden_size(), 1));
     torch::NoGradGuard no_grad;
     head_->weight.zero_();
     head_->bias.zero_();

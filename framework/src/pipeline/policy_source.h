@@ -1,0 +1,45 @@
+// Where a trial's policy starts before supervised fine-tuning: the built-in transformer of
+// [policy] width, depth and heads, or the decoder of the Hugging Face checkpoint folder that
+// [policy] checkpoint names (GPT-2, GPT-NeoX, Llama family; see docs/models.md).
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "config/node.h"
+#include "prefopt/policy.h"
+#include "prefopt/task.h"
+
+namespace prefopt {
+
+class PolicySource {
+ public:
+  // From the experiment's [policy] section, for `task`: ConfigError naming the setting when the
+  // checkpoint cannot be the task's policy (a classifier, a vocabulary smaller than the task's, too
+  // few positions for a prompt and a response).
+  PolicySource(const config::Node& config, const Task& task);
+
+  // A new policy on the CPU: the built-in freshly initialized (from torch's global generator), or
+  // the checkpoint's weights; with `weights` false, zeros of the checkpoint's shape (to load a
+  // saved policy into).
+  Policy create(bool weights = true) const;
+
+ private:
+  PolicyOptions shape_;
+  std::filesystem::path checkpoint_;  // empty: the built-in
+  std::int64_t vocab_ = 0;
+};
+
+// [policy] checkpoint as given, or "" for the built-in.
+std::string policy_checkpoint(const config::Node& config);
+
+// Makes a relative [policy] checkpoint absolute, relative to `experiment_folder` (a leading "~/"
+// is the home folder), so a run's resolved.toml names the same folder from anywhere.
+void resolve_policy_checkpoint(config::Node& config, const std::filesystem::path& experiment_folder);
+
+// What the SFT stage's cache key needs besides the path: config.json's hash and each weight
+// file's name, size and modification time, so a checkpoint re-saved in place is not mistaken for
+// the old one. "" for the built-in.
+std::string policy_checkpoint_fingerprint(const config::Node& config);
+
+}  // namespace prefopt

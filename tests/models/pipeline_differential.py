@@ -1,0 +1,79 @@
+"""Checkpoints made by transformers as the pipeline's policy: `prefopt run` from TOML.
+
+Makes a tiny GPT-2, Pythia (GPT-NeoX) and Llama with transformers (its own initialization, 48
+tokens: more than the synthetic task's 32, so the policy speaks the model's first 32 ids), points
+[policy] checkpoint at each, and runs the comparison experiment with DPO and with PPO at the size
+of tests/plugins/algorithms_test.cpp. Each run must raise the mean gold reward from the SFT policy's
+(step 0) by 0.15 and by 4 standard errors of the difference (about 0.15 here): a clear gain, not
+the one that test asks of the built-in transformer, whose gains these models need not match (PPO
+from the Llama gains 0.28 where the built-in gains over 0.3). The second run of a family reuses the
+first one's SFT stage.
+
+    pipeline_differential.py PREFOPT_BINARY
+"""
+import json
+import math
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+import transformers as tf
+
+tf.utils.logging.disable_progress_bar()
+
+PREFOPT = sys.argv[1]
+EXPERIMENT = Path(__file__).resolve().parents[2] / "experiments" / "comparison.toml"
+SMALL = ["sft.steps=150", "sft.corpus_size=2048", "preferences.pairs=800", "preferences.held_out=100",
+         "reward_models.members=1", "eval.prompts=512", "train.eval_every=10", "annotator.rate=0.1"]
+RUNS = {"dpo": ["algorithm=dpo", "train.steps=40"], "ppo": ["algorithm=ppo", "train.steps=20"]}
+GAIN = 0.15  # the smallest rise in mean gold reward required
+
+
+def checkpoints():
+    common = dict(vocab_size=48, eos_token_id=0, pad_token_id=0, bos_token_id=1)
+    return {
+        "gpt2": tf.GPT2Config(n_embd=32, n_layer=2, n_head=4, n_positions=64, **common),
+        "pythia": tf.GPTNeoXConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                   max_position_embeddings=64, rotary_pct=0.25, **common),
+        "llama": tf.LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                num_key_value_heads=2, max_position_embeddings=64, **common),
+    }
+
+
+def main():
+    torch.manual_seed(0)
+    failures = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for name, config in checkpoints().items():
+            folder = Path(scratch) / name
+            tf.AutoModelForCausalLM.from_config(config).save_pretrained(folder)
+            cache = Path(scratch) / f"{name}-cache"
+            for algorithm, overrides in RUNS.items():
+                out = Path(scratch) / f"{name}-{algorithm}"
+                done = subprocess.run([PREFOPT, "run", str(EXPERIMENT), "--out", str(out), "--cache", str(cache),
+                                       *SMALL, *overrides, f"policy.checkpoint={folder}"],
+                                      capture_output=True, text=True)
+                if done.returncode != 0:
+                    failures.append(f"{name} {algorithm}: prefopt run exited {done.returncode}: {done.stderr[-2000:]}")
+                    continue
+                rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+                before, after = rows[0]["gold"], rows[-1]["gold"]
+                se = math.hypot(rows[0]["gold_se"], rows[-1]["gold_se"])
+                ok = after - before >= max(GAIN, 4 * se)
+                print(f"{name:8s} {algorithm}: gold {before:+.3f} -> {after:+.3f} (standard error {se:.3f}), "
+                      f"KL {rows[-1]['kl']:.2f}" + ("" if ok else "  FAILED"))
+                if not ok:
+                    failures.append(f"{name} {algorithm}: gold rose by {after - before:.3f}, less than "
+                                    f"{max(GAIN, 4 * se):.3f}")
+                if algorithm == "ppo" and "sft: reused" not in done.stderr:
+                    failures.append(f"{name}: the second run did not reuse the SFT stage")
+    if failures:
+        print("\n".join(["FAILED:"] + failures))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
