@@ -24,7 +24,11 @@ PolicyImpl::PolicyImpl(std::shared_ptr<LanguageModel> model, std::int64_t vocab)
   register_module("model", model_);
 }
 
-torch::Tensor PolicyImpl::hidden(const torch::Tensor& tokens) { return model_->hidden_states(tokens, {}, nullptr); }
+// The model sees padding as token 0, hidden by the attention mask.
+torch::Tensor PolicyImpl::hidden(const torch::Tensor& tokens_anywhere) {
+  const torch::Tensor tokens = tokens_anywhere.to(device());
+  return model_->hidden_states(tokens.clamp_min(0), tokens.ne(kPromptPadding), nullptr);
+}
 
 torch::Tensor PolicyImpl::logits(const torch::Tensor& hidden) {
   const torch::Tensor all = model_->logits(hidden);
@@ -77,9 +81,10 @@ Sequences PolicyImpl::sample(const torch::Tensor& prompts_anywhere, std::int64_t
   torch::Tensor responses = torch::full({batch, response_length}, eos, prompts.options());
   torch::Tensor ended = torch::zeros({batch}, prompts.options().dtype(torch::kBool));
   KeyValueCache cache;
+  torch::Tensor mask = prompts.ne(kPromptPadding);  // of the cached tokens and the new ones
   torch::Tensor next_logits;
   auto run_cached = [&](const torch::Tensor& tokens) {
-    const torch::Tensor x = model_->hidden_states(tokens, {}, &cache);
+    const torch::Tensor x = model_->hidden_states(tokens.clamp_min(0), mask, &cache);
     return logits(x.narrow(1, x.size(1) - 1, 1)).squeeze(1);
   };
   if (sampling.use_cache) next_logits = run_cached(prompts);
@@ -91,7 +96,10 @@ Sequences PolicyImpl::sample(const torch::Tensor& prompts_anywhere, std::int64_t
     const torch::Tensor token = pick(next_logits, t).masked_fill(ended, eos);
     responses.select(1, t).copy_(token);
     ended = ended.logical_or(token.eq(eos));
-    if (sampling.use_cache && t + 1 < response_length) next_logits = run_cached(token.unsqueeze(1));
+    if (sampling.use_cache && t + 1 < response_length) {
+      mask = torch::cat({mask, torch::ones({batch, 1}, mask.options())}, 1);
+      next_logits = run_cached(token.unsqueeze(1));
+    }
   }
   return {prompts, responses, response_lengths(responses, eos)};
 }

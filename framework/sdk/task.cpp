@@ -45,6 +45,9 @@ at::Tensor Task::sample_prompts(std::int64_t n, at::Generator& generator) const 
   check(prompts.dim() == 2 && prompts.size(0) == n && prompts.size(1) == prompt_length() &&
             prompts.scalar_type() == at::kLong,
         *this, fmt::format("sample_prompts must return [{}, {}] int64", n, prompt_length()));
+  check(n == 0 || prompt_length() == 0 || prompts.select(1, prompt_length() - 1).ge(0).all().item<bool>(), *this,
+        "a prompt must end with a token: padding (kPromptPadding) goes on the left");
+  check(n == 0 || prompts.ge(kPromptPadding).all().item<bool>(), *this, "prompts hold token ids >= 0 and kPromptPadding");
   return prompts;
 }
 

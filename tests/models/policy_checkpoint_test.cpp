@@ -1,5 +1,5 @@
 // Hugging Face checkpoints as the pipeline's policy ([policy] checkpoint): the decoder behind the
-// SDK's Policy (copies, cached sampling), whole trials of DPO and PPO from a checkpoint folder, the
+// SDK's Policy (copies, cached sampling, left padding), whole trials of DPO and PPO from a checkpoint folder, the
 // stage cache keyed on the checkpoint's files, and checkpoints that cannot be a task's policy.
 #include <catch2/catch.hpp>
 #include <torch/cuda.h>
@@ -34,7 +34,7 @@ json tiny_llama() {
 
 }  // namespace
 
-TEST_CASE("a checkpoint's decoder as a policy: cached sampling, independent copies", "[models][policy]") {
+TEST_CASE("a checkpoint's decoder as a policy: cached sampling, independent copies, left padding", "[models][policy]") {
   TempDir dir;
   for (const json& config :
        {tiny_llama(), json{{"model_type", "gpt2"}, {"vocab_size", 40}, {"n_embd", 32}, {"n_layer", 2}, {"n_head", 4},
@@ -63,6 +63,15 @@ TEST_CASE("a checkpoint's decoder as a policy: cached sampling, independent copi
       CHECK(policy->response_log_probs(cached, 1.0).equal(log_probs));
       if (type == "gpt2")
         CHECK_THROWS_WITH(policy->sample(prompts, 29, {}, 0, a), Contains("exceed the 32 tokens"));
+
+      // Left padding (kPromptPadding) changes nothing: 2 more columns of it, the same samples and log-probs.
+      const torch::Tensor shorter = prompts.masked_fill(torch::arange(4).unsqueeze(0).lt(prompts.remainder(4)), kPromptPadding);
+      const torch::Tensor wider = torch::cat({torch::full({64, 2}, kPromptPadding, torch::kLong), shorter}, 1);
+      at::Generator c = at::make_generator<at::CPUGeneratorImpl>(4), d = at::make_generator<at::CPUGeneratorImpl>(4);
+      const Sequences narrow = policy->sample(shorter, 10, {}, 0, c);
+      CHECK(policy->sample(wider, 10, {}, 0, d).responses.equal(narrow.responses));
+      CHECK(policy->response_log_probs(narrow, 1.0)
+                .allclose(policy->response_log_probs({wider, narrow.responses, narrow.lengths}, 1.0), 1e-5, 1e-5));
     }
   }
 }

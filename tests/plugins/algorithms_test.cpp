@@ -240,6 +240,9 @@ TEST_CASE("every algorithm raises the gold reward above the reference policy's",
       {{"algorithm=orpo", "train.steps=40"}, 0.15},
       {{"algorithm=simpo", "train.steps=40"}, 0.2},
       {{"algorithm=kto", "train.steps=40"}, 0.2},
+      // Prompts of 1 to 4 tokens, left-padded in every batch.
+      {{"algorithm=dpo", "train.steps=40", "task.min_prompt_length=1"}, 0.2},
+      {{"algorithm=ppo", "train.steps=20", "task.min_prompt_length=1"}, 0.3},
   };
   for (std::size_t i = 0; i < cases.size(); ++i) {
     const auto& [overrides, gain] = cases[i];

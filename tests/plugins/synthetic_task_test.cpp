@@ -77,3 +77,27 @@ TEST_CASE("samples follow the language, and the gold reward prefers them to rand
   at::Generator again = seeded(1);
   CHECK(task->sample_corpus(n, again).responses.equal(corpus.responses));  // same seed, same corpus
 }
+
+TEST_CASE("min_prompt_length gives prompts of every length in range, right-aligned", "[task][synthetic]") {
+  const Registry registry = test::load_registry();
+  const auto task = registry.create<Task>("synthetic", {{"prompt_length", std::int64_t{6}}, {"min_prompt_length", std::int64_t{2}}});
+  at::Generator generator = seeded(2);
+  const at::Tensor prompts = task->sample_prompts(6000, generator);
+  const at::Tensor real = prompts.ne(kPromptPadding);
+  const at::Tensor lengths = real.sum(1);
+  // Padding only on the left: once a prompt starts, it continues to the last column.
+  CHECK(real.equal(torch::arange(6).unsqueeze(0).ge(6 - lengths.unsqueeze(1))));
+  CHECK(prompts.masked_select(real).gt(0).all().item<bool>());
+  // Uniform over 2..6: each length 1/5 of the prompts, within 4 standard errors.
+  for (std::int64_t length = 2; length <= 6; ++length) {
+    const double share = lengths.eq(length).to(torch::kDouble).mean().item<double>();
+    CHECK(std::abs(share - 0.2) < 4 * std::sqrt(0.2 * 0.8 / 6000));
+  }
+  // The gold reward reads the last prompt token, which is always real.
+  const Sequences corpus = task->sample_corpus(64, generator);
+  CHECK(corpus.prompts.select(1, 5).gt(0).all().item<bool>());
+  CHECK(task->gold_reward(corpus).isfinite().all().item<bool>());
+
+  CHECK_THROWS_WITH(registry.create<Task>("synthetic", {{"min_prompt_length", std::int64_t{5}}}),
+                    Catch::Contains("min_prompt_length (5) exceeds task.prompt_length (4)"));
+}

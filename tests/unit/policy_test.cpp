@@ -8,6 +8,7 @@
 
 #include "pipeline/sft.h"
 #include "prefopt/policy.h"
+#include "prefopt/reward_model.h"
 #include "support.h"
 
 using namespace prefopt;
@@ -83,6 +84,31 @@ TEST_CASE("the built-in model: left padding under a mask and the key/value cache
     pieces.push_back(model.hidden_states(padded.narrow(1, t, 1), mask.narrow(1, 0, t + 1), &cache));
   CHECK(torch::cat(pieces, 1).narrow(1, 3, 6).allclose(alone, 1e-5, 1e-5));
   CHECK_THROWS_WITH(model.hidden_states(tokens, mask, nullptr), Catch::Contains("attention mask"));
+}
+
+TEST_CASE("a left-padded prompt gets the same samples, log-probs and rewards however much padding", "[policy]") {
+  Policy policy = small_policy();
+  at::Generator generator = seeded(7);
+  // Prompts of 1..4 tokens, right-aligned in 4 columns, and the same in 7.
+  const torch::Tensor tokens = torch::randint(1, 32, {64, 4}, generator, torch::kLong);
+  const torch::Tensor lengths = torch::arange(64, torch::kLong).remainder(4).add(1).unsqueeze(1);
+  const torch::Tensor narrow = tokens.masked_fill(torch::arange(4).unsqueeze(0).lt(4 - lengths), kPromptPadding);
+  const torch::Tensor wide = torch::cat({torch::full({64, 3}, kPromptPadding, torch::kLong), narrow}, 1);
+  for (bool use_cache : {true, false}) {
+    at::Generator a = seeded(8), b = seeded(8);
+    const Sequences in_narrow = policy->sample(narrow, 8, {.use_cache = use_cache}, 0, a);
+    const Sequences in_wide = policy->sample(wide, 8, {.use_cache = use_cache}, 0, b);
+    CHECK(in_narrow.responses.equal(in_wide.responses));
+  }
+  at::Generator c = seeded(9);
+  const Sequences samples = policy->sample(narrow, 8, {}, 0, c);
+  const Sequences padded_more{wide, samples.responses, samples.lengths};
+  CHECK(policy->response_log_probs(samples, 1.0).allclose(policy->response_log_probs(padded_more, 1.0), 1e-5, 1e-5));
+  RewardNet reward(policy);
+  CHECK(reward->forward(samples).allclose(reward->forward(padded_more), 1e-5, 1e-5));
+  // Not the same as treating padding as tokens.
+  const Sequences as_tokens{narrow.clamp_min(0), samples.responses, samples.lengths};
+  CHECK_FALSE(policy->response_log_probs(samples, 1.0).allclose(policy->response_log_probs(as_tokens, 1.0), 1e-3, 1e-3));
 }
 
 TEST_CASE("a policy over fewer tokens than its model knows samples and scores only those", "[policy]") {

@@ -48,7 +48,8 @@ class PREFOPT_API PolicyImpl : public torch::nn::Module {
   std::int64_t hidden_size() const { return model_->hidden_size(); }
   c10::Device device() const { return model_->device(); }
 
-  // [batch, time] tokens -> [batch, time, hidden_size()] final hidden states (causal).
+  // [batch, time] tokens -> [batch, time, hidden_size()] final hidden states (causal). Tokens may
+  // be left-padded with kPromptPadding: padding is masked out, positions count real tokens.
   torch::Tensor hidden(const torch::Tensor& tokens);
   // [batch, time] tokens -> [batch, time, vocab()] next-token logits (causal).
   torch::Tensor forward(const torch::Tensor& tokens);

@@ -16,10 +16,17 @@
 
 namespace prefopt {
 
+// Fills the left of a prompt shorter than its batch's width: prompts of different lengths are
+// right-aligned, so every prompt's last token is in the last column and every response starts at
+// the same position. Models never see it: the policy masks it out of attention and counts
+// positions from each prompt's first real token, so a prompt gets the same numbers however much
+// padding its batch gives it. Since 3.0.
+constexpr std::int64_t kPromptPadding = -1;
+
 // Prompts and responses as token ids. A response ends at its first EOS token (included in its
 // length); tokens after it are padding and carry no meaning.
 struct Sequences {
-  at::Tensor prompts;    // [batch, prompt_length] int64
+  at::Tensor prompts;    // [batch, prompt_length] int64, left-padded with kPromptPadding
   at::Tensor responses;  // [batch, max_response_length] int64
   at::Tensor lengths;    // [batch] int64: tokens up to and including the first EOS, or the full width
 };
@@ -52,7 +59,8 @@ class PREFOPT_API Task : public Plugin {
   // [attributes] float: gold reward = score_attributes(s) · gold_weights().
   at::Tensor gold_weights() const;
 
-  // [n, prompt_length] prompts from the task's prompt distribution.
+  // [n, prompt_length] prompts from the task's prompt distribution; shorter ones left-padded with
+  // kPromptPadding (never the last column).
   at::Tensor sample_prompts(std::int64_t n, at::Generator& generator) const;
   // n prompts with responses sampled from the true language: the supervised fine-tuning corpus.
   Sequences sample_corpus(std::int64_t n, at::Generator& generator) const;

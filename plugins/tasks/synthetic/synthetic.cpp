@@ -1,4 +1,8 @@
 // The `synthetic` task plugin: the embedded default world, no data to download.
+#include <prefopt/error.h>
+
+#include <string>
+
 #include "synthetic_language.h"
 
 namespace {
@@ -11,6 +15,7 @@ LanguageOptions options_from(const prefopt::Params& p) {
   LanguageOptions o;
   o.vocab = p.get<std::int64_t>("vocab");
   o.prompt_length = p.get<std::int64_t>("prompt_length");
+  o.min_prompt_length = p.get<std::int64_t>("min_prompt_length");
   o.max_response_length = p.get<std::int64_t>("max_response_length");
   o.mean_length = p.get<double>("mean_length");
   o.target_length = p.get<double>("target_length");
@@ -24,7 +29,12 @@ LanguageOptions options_from(const prefopt::Params& p) {
 
 class SyntheticTask final : public prefopt::Task {
  public:
-  explicit SyntheticTask(const prefopt::Params& params) : language_(options_from(params)) {}
+  explicit SyntheticTask(const prefopt::Params& params) : language_(options_from(params)) {
+    if (language_.options().min_prompt_length > language_.options().prompt_length)
+      throw prefopt::ConfigError("task.min_prompt_length (" + std::to_string(language_.options().min_prompt_length) +
+                                 ") exceeds task.prompt_length (" + std::to_string(language_.options().prompt_length) +
+                                 ")");
+  }
 
  protected:
   std::int64_t do_vocab_size() const override { return language_.options().vocab; }
@@ -55,7 +65,11 @@ void register_plugins(prefopt::Registrar& registrar) {
        .description = "seeded bigram language; gold reward = valence + coherence + length terms",
        .params = {
            ParamSpec::integer("vocab", d.vocab, "vocabulary size, EOS (token 0) included").min(3).max(100000),
-           ParamSpec::integer("prompt_length", d.prompt_length, "prompt tokens").min(1).max(1024),
+           ParamSpec::integer("prompt_length", d.prompt_length, "prompt tokens (at most, with min_prompt_length)")
+               .min(1).max(1024),
+           ParamSpec::integer("min_prompt_length", d.min_prompt_length,
+                              "> 0: prompts of min_prompt_length..prompt_length tokens, left-padded; 0: all prompt_length")
+               .min(0).max(1024),
            ParamSpec::integer("max_response_length", d.max_response_length, "response tokens at most, EOS included")
                .min(1).max(4096),
            ParamSpec::real("mean_length", d.mean_length, "expected response length of the true language (> 1)").min(1.1),

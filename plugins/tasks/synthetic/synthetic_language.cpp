@@ -32,7 +32,10 @@ at::Tensor Language::sample_prompts(std::int64_t n, at::Generator& generator) co
     const at::Tensor rows = word_probs.index_select(0, prompts.select(1, t - 1));
     prompts.select(1, t).copy_(at::multinomial(rows, 1, /*replacement=*/true, generator).squeeze(1) + 1);
   }
-  return prompts;
+  if (options_.min_prompt_length == 0 || options_.min_prompt_length == length) return prompts;
+  const at::Tensor lengths = at::randint(options_.min_prompt_length, length + 1, {n, 1}, generator);
+  const at::Tensor padding = at::arange(length).unsqueeze(0).lt(length - lengths);
+  return prompts.masked_fill(padding, kPromptPadding);
 }
 
 Sequences Language::sample_responses(const at::Tensor& prompts, at::Generator& generator) const {

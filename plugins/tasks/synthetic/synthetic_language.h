@@ -23,6 +23,7 @@ namespace prefopt::synthetic {
 struct LanguageOptions {
   std::int64_t vocab = 32;
   std::int64_t prompt_length = 4;
+  std::int64_t min_prompt_length = 0;  // > 0: prompts of min..prompt_length tokens, left-padded; 0: all prompt_length
   std::int64_t max_response_length = 12;
   double mean_length = 6.0;    // expected response length (> 1): P(EOS | any word) = 1 / mean_length
   double target_length = 6.0;  // the length the gold reward likes best
@@ -46,6 +47,8 @@ class Language {
   at::Tensor weights() const;  // [3]: valence, coherence, length
 
   // [n, prompt_length] word tokens: the first uniform, the rest from the language without EOS.
+  // With min_prompt_length, each prompt keeps the last of them, a uniform count in
+  // [min_prompt_length, prompt_length], left-padded with kPromptPadding.
   at::Tensor sample_prompts(std::int64_t n, at::Generator& generator) const;
   // Responses continuing `prompts` in the true language, padded with EOS after the first EOS.
   Sequences sample_responses(const at::Tensor& prompts, at::Generator& generator) const;
