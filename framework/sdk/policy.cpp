@@ -81,7 +81,9 @@ Sequences PolicyImpl::sample(const torch::Tensor& prompts_anywhere, std::int64_t
   torch::Tensor responses = torch::full({batch, response_length}, eos, prompts.options());
   torch::Tensor ended = torch::zeros({batch}, prompts.options().dtype(torch::kBool));
   KeyValueCache cache;
-  torch::Tensor mask = prompts.ne(kPromptPadding);  // of the cached tokens and the new ones
+  // Of the cached tokens and the new ones; none without padding, which spares each token the
+  // mask's work (one host sync per call to find out).
+  torch::Tensor mask = prompts.lt(0).any().item<bool>() ? prompts.ne(kPromptPadding) : torch::Tensor();
   torch::Tensor next_logits;
   auto run_cached = [&](const torch::Tensor& tokens) {
     const torch::Tensor x = model_->hidden_states(tokens.clamp_min(0), mask, &cache);
@@ -97,7 +99,7 @@ Sequences PolicyImpl::sample(const torch::Tensor& prompts_anywhere, std::int64_t
     responses.select(1, t).copy_(token);
     ended = ended.logical_or(token.eq(eos));
     if (sampling.use_cache && t + 1 < response_length) {
-      mask = torch::cat({mask, torch::ones({batch, 1}, mask.options())}, 1);
+      if (mask.defined()) mask = torch::cat({mask, torch::ones({batch, 1}, mask.options())}, 1);
       next_logits = run_cached(token.unsqueeze(1));
     }
   }
