@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <fstream>
 
 #include "prefopt/version.h"
@@ -49,6 +51,32 @@ std::vector<BrokenCase> broken_cases(const fs::path& scratch) {
   std::ofstream(truncated_dir / "ensemble_mean.so", std::ios::binary) << real.substr(0, 5000);
   cases.push_back({"truncated library", truncated_dir, 1,
                    {"is truncated: loadable segment", "the file has 5000 bytes"}});
+
+  // Code anyone could have written is refused: a library writable by every user, and a healthy
+  // library in a folder writable by every user (without /tmp's sticky bit).
+  const fs::path open_file_dir = scratch / "open_file";
+  fs::create_directories(open_file_dir);
+  fs::copy_file(default_plugin_dir() / "ensemble_mean.so", open_file_dir / "ensemble_mean.so");
+  fs::permissions(open_file_dir / "ensemble_mean.so", fs::perms::others_write, fs::perm_options::add);
+  cases.push_back({"library writable by every user", open_file_dir, 1,
+                   {"is writable by every user", "not loaded (chmod o-w " + (open_file_dir / "ensemble_mean.so").string()}});
+  const fs::path open_dir = scratch / "open_folder";
+  fs::create_directories(open_dir);
+  fs::copy_file(default_plugin_dir() / "ensemble_mean.so", open_dir / "ensemble_mean.so");
+  fs::permissions(open_dir, fs::perms::others_all, fs::perm_options::add);
+  cases.push_back({"library in a folder writable by every user", open_dir, 1,
+                   {"is in " + open_dir.string() + ", a folder writable by every user"}});
+  // In a folder like /tmp (writable by all, sticky), a library another user put there; only root
+  // can give a file away, so the case exists where the tests run as root (CI).
+  if (::geteuid() == 0) {
+    const fs::path shared_dir = scratch / "shared_folder";
+    fs::create_directories(shared_dir);
+    fs::copy_file(default_plugin_dir() / "ensemble_mean.so", shared_dir / "ensemble_mean.so");
+    fs::permissions(shared_dir, fs::perms::others_all | fs::perms::sticky_bit, fs::perm_options::add);
+    if (::chown((shared_dir / "ensemble_mean.so").c_str(), 65534, 65534) == 0)
+      cases.push_back({"another user's library in a shared folder", shared_dir, 1,
+                       {"belongs to another user (uid 65534) in " + shared_dir.string()}});
+  }
   return cases;
 }
 

@@ -1,6 +1,8 @@
 #include "registry.h"
 
 #include <dlfcn.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -188,10 +190,37 @@ Registry Registry::load(const PluginSearchPath& path) {
   return registry;
 }
 
+namespace {
+
+// Why code in `file` is not loaded: anyone on the machine could have written it. A library or its
+// folder writable by every user, or a library another user (not root) put in a shared folder
+// whose sticky bit (/tmp's) lets everyone add files. A folder only its owner writes is trusted as
+// PATH is: naming it is trusting that user.
+std::optional<std::string> writable_by_anyone(const fs::path& file) {
+  struct stat library {}, folder {};
+  const fs::path parent = fs::absolute(file).parent_path();
+  if (::stat(file.c_str(), &library) != 0 || ::stat(parent.c_str(), &folder) != 0) return std::nullopt;
+  if (library.st_mode & S_IWOTH)
+    return fmt::format("is writable by every user, so anyone could have put code in it; not loaded (chmod o-w {})",
+                       file.string());
+  if ((folder.st_mode & S_IWOTH) && !(folder.st_mode & S_ISVTX))
+    return fmt::format("is in {}, a folder writable by every user, so anyone could have replaced it; not loaded "
+                       "(chmod o-w {}, or move the library)",
+                       parent.string(), parent.string());
+  if ((folder.st_mode & S_IWOTH) && library.st_uid != ::geteuid() && library.st_uid != 0)
+    return fmt::format("belongs to another user (uid {}) in {}, a folder every user may add files to; not loaded "
+                       "(move the library to a folder you or root own)",
+                       library.st_uid, parent.string());
+  return std::nullopt;
+}
+
+}  // namespace
+
 void Registry::load_library(const fs::path& file) {
   auto fail = [&](const std::string& what) {
     problems_.push_back({file, fmt::format("plugin library {}: {}", file.string(), what)});
   };
+  if (auto problem = writable_by_anyone(file)) return fail(*problem);
   if (auto problem = check_elf_shared_object(file)) return fail(*problem);
 
   boost::dll::shared_library library;
