@@ -16,6 +16,7 @@ packages=(
   libpcre2-dev libicu-dev # tokenizers: Unicode-property regexes, NFC/NFKC normalization
   catch2 libbenchmark-dev
   abigail-tools           # abidiff: the SDK keeps its release's ABI (tests/sdk/abi_test.sh)
+  fortunes                # the sentiment task's English text (/usr/share/games/fortunes), 2.8 MB
 )
 for option in "$@"; do
   case "$option" in

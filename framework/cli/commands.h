@@ -39,6 +39,7 @@ int model_logprobs(const Args& args);
 int model_generate(const Args& args);
 int model_tokenize(const Args& args);
 int model_score(const Args& args);
+int export_command(const Args& args);
 
 // Options every subcommand that loads plugins accepts.
 void add_plugin_path_option(boost::program_options::options_description& options);

@@ -35,6 +35,7 @@ Commands:
   model generate  greedy continuations of token sequences under a checkpoint
   model score     a sequence-classification checkpoint's scores (a reward model)
   model tokenize  encode and decode text with a checkpoint's tokenizer.json
+  export          a run's trained policy as a Hugging Face folder (runs from a checkpoint)
 
 Run `prefopt <command> --help` for a command's options.
 
@@ -67,6 +68,7 @@ const std::map<std::string, Command> kCommands = {
     {"model generate", {"greedy continuations of token sequences under a checkpoint", model_generate}},
     {"model score", {"a sequence-classification checkpoint's scores (a reward model)", model_score}},
     {"model tokenize", {"encode and decode text with a checkpoint's tokenizer.json", model_tokenize}},
+    {"export", {"a run's trained policy as a Hugging Face folder", export_command}},
 };
 
 void print_version() {

@@ -9,6 +9,9 @@
 //   status.json     a launcher's record of the trial's latest attempt (state, attempt, exit
 //                   status, host, pid, times, log tail); a plain `prefopt run` has none
 //   checkpoint/     while the run can still be continued
+//   policy.safetensors  the trained policy's weights under its model's own parameter names (a
+//                   checkpoint's are Hugging Face's), written before summary.json; none with
+//                   [train] save_policy = false
 //
 // The one rule: a run is finished exactly when its summary.json exists. A status.json records how
 // attempts ended, but never decides whether the run is done.
@@ -27,6 +30,7 @@ inline constexpr const char* kResolved = "resolved.toml";
 inline constexpr const char* kMetrics = "metrics.jsonl";
 inline constexpr const char* kSummary = "summary.json";
 inline constexpr const char* kStatus = "status.json";
+inline constexpr const char* kPolicy = "policy.safetensors";
 
 bool finished(const std::filesystem::path& run_dir);
 

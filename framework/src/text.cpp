@@ -78,8 +78,8 @@ std::string toml_float(double value) {
   return text;
 }
 
-std::uint64_t fnv1a(std::string_view text) {
-  std::uint64_t hash = 14695981039346656037ull;
+std::uint64_t fnv1a(std::string_view text, std::uint64_t state) {
+  std::uint64_t hash = state;
   for (char c : text) hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ull;
   return hash;
 }

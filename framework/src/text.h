@@ -26,8 +26,10 @@ std::string toml_string(std::string_view text);
 // A float as TOML (and as Python's repr, which Hydra's str() cast produces): "10.0", "0.001",
 // "1e-05", "inf", "nan". Shortest text that reads back to the same double.
 std::string toml_float(double value);
-// 64-bit FNV-1a: a hash that is the same on every platform, standard library and run.
-std::uint64_t fnv1a(std::string_view text);
+// 64-bit FNV-1a: a hash that is the same on every platform, standard library and run. Continues
+// from `state`, the hash of what came before, so a long input can be hashed in pieces.
+inline constexpr std::uint64_t kFnv1aOffset = 14695981039346656037ull;
+std::uint64_t fnv1a(std::string_view text, std::uint64_t state = kFnv1aOffset);
 
 // The offset of the first byte that is not part of well-formed UTF-8, or npos.
 std::size_t invalid_utf8_at(std::string_view text);

@@ -90,6 +90,30 @@ TEST_CASE("prefopt run goes from nothing to evaluated metrics in a fresh run fol
     REQUIRE(other_seed.status == 0);
     CHECK(metrics(dir.path() / "seed1") != rows);
   }
+  SECTION("a damaged stage-cache entry is computed again, logged, and changes nothing") {
+    const fs::path sft_entry = cache / "sft" / summary["stages"]["sft"]["key"].get<std::string>();
+    std::string flipped;
+    for (const auto& item : fs::directory_iterator(sft_entry)) {
+      if (item.path().filename() == "checksums.txt" || !item.is_regular_file() || fs::file_size(item.path()) < 64) continue;
+      std::fstream file(item.path(), std::ios::binary | std::ios::in | std::ios::out);
+      file.seekg(40);
+      const char byte = static_cast<char>(file.get());
+      file.seekp(40);
+      file.put(static_cast<char>(byte ^ 0x10));
+      flipped = item.path().filename().string();
+      break;
+    }
+    REQUIRE_FALSE(flipped.empty());
+    const auto repaired = run(dir.path() / "repaired", cache, {"+meta.note=$\\{not.a.key\\}", "algorithm.n=[1,4]"});
+    INFO(repaired.err);
+    REQUIRE(repaired.status == 0);
+    CHECK_THAT(repaired.err, Contains("sft: the cached entry failed its checksums (" + flipped +
+                                      " changed since it was written (checksum)); computed it again"));
+    CHECK_THAT(repaired.err, Contains("sft: computed"));
+    const json repaired_summary = json::parse(test::read_file(dir.path() / "repaired" / "summary.json"));
+    CHECK(repaired_summary["stages"]["sft"]["recomputed_corrupt_entry"] == flipped + " changed since it was written (checksum)");
+    CHECK(metrics(dir.path() / "repaired") == rows);
+  }
   SECTION("--rerun reproduces the run from its resolved config") {
     const auto rerun = run_cli({"run", "--rerun", first.string(), "--out", (dir.path() / "rerun").string(), "--cache",
                                 cache.string()});

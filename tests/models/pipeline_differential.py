@@ -9,6 +9,10 @@ the one that test asks of the built-in transformer, whose gains these models nee
 from the Llama gains 0.28 where the built-in gains over 0.3). The second run of a family reuses the
 first one's SFT stage.
 
+Then `prefopt export` turns each DPO run's trained policy into a Hugging Face folder, which
+transformers must load and generate from, giving the log-probabilities `prefopt model logprobs`
+gives for the same folder (within 1e-4) and not the untrained checkpoint's.
+
     pipeline_differential.py PREFOPT_BINARY
 """
 import json
@@ -42,6 +46,41 @@ def checkpoints():
     }
 
 
+def check_export(run_dir, checkpoint, exported, failures, name):
+    done = subprocess.run([PREFOPT, "export", str(run_dir), "--to", str(exported)], capture_output=True, text=True)
+    if done.returncode != 0:
+        failures.append(f"{name}: prefopt export exited {done.returncode}: {done.stderr[-2000:]}")
+        return
+    generator = torch.Generator().manual_seed(1)
+    ids = torch.randint(1, 32, (4, 12), generator=generator)
+    inputs = Path(exported) / "inputs.jsonl"
+    inputs.write_text("".join(json.dumps({"ids": row.tolist()}) + "\n" for row in ids))
+    scored = subprocess.run([PREFOPT, "model", "logprobs", str(exported), "--input", str(inputs)],
+                            capture_output=True, text=True)
+    if scored.returncode != 0:
+        failures.append(f"{name}: prefopt model logprobs of the export exited {scored.returncode}: {scored.stderr}")
+        return
+    ours = torch.tensor([json.loads(line)["logprobs"] for line in scored.stdout.splitlines()], dtype=torch.float64)
+
+    def transformers_logprobs(folder):
+        model = tf.AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+        with torch.no_grad():
+            logits = model(ids).logits.double().log_softmax(-1)
+        return logits[:, :-1].gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1), model
+
+    theirs, model = transformers_logprobs(exported)
+    untrained, _ = transformers_logprobs(checkpoint)
+    difference = (ours - theirs).abs().max().item()
+    moved = (theirs - untrained).abs().max().item()
+    generated = model.generate(ids[:, :4], max_new_tokens=6, do_sample=False, pad_token_id=0)
+    ok = difference <= 1e-4 and moved > 1e-3 and generated.shape == (4, 10)
+    print(f"{name:8s} export: transformers vs prefopt log-probs differ by {difference:.2e}; "
+          f"training moved them by {moved:.3f}" + ("" if ok else "  FAILED"))
+    if not ok:
+        failures.append(f"{name} export: log-probs differ by {difference:.2e} (at most 1e-4), moved by {moved:.2e} "
+                        f"(more than 1e-3), generated shape {tuple(generated.shape)}")
+
+
 def main():
     torch.manual_seed(0)
     failures = []
@@ -67,6 +106,8 @@ def main():
                 if not ok:
                     failures.append(f"{name} {algorithm}: gold rose by {after - before:.3f}, less than "
                                     f"{max(GAIN, 4 * se):.3f}")
+                if algorithm == "dpo":
+                    check_export(out, folder, Path(scratch) / f"{name}-exported", failures, name)
                 if algorithm == "ppo" and "sft: reused" not in done.stderr:
                     failures.append(f"{name}: the second run did not reuse the SFT stage")
     if failures:

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "models/decoder.h"
+#include "models/safetensors.h"
 #include "models/fixtures.h"
 #include "prefopt/policy.h"
 #include "support.h"
@@ -124,6 +125,25 @@ class CheckpointRuns {
 TEST_CASE("a checkpoint folder as the policy: DPO and PPO from it raise the gold reward", "[models][e2e]") {
   const CheckpointRuns runs({});
   runs.check_dpo_and_ppo();
+
+  // The DPO run exports as a Hugging Face folder of exactly its trained weights.
+  const fs::path exported = runs.out("exported");
+  const auto export_run = run_cli({"export", runs.out("0").string(), "--to", exported.string()});
+  INFO(export_run.err);
+  REQUIRE(export_run.status == 0);
+  CHECK_THAT(export_run.out, Contains("exported") && Contains("llama (LlamaForCausalLM)"));
+  const models::SafetensorsFile saved(runs.out("0") / "policy.safetensors");
+  const models::Decoder trained = models::load_decoder(exported), original = models::load_decoder(runs.folder());
+  const auto original_parameters = original->named_parameters();
+  REQUIRE(trained->named_parameters().size() == saved.entries().size());
+  bool changed = false;
+  for (const auto& item : trained->named_parameters()) {
+    CHECK(item.value().equal(saved.load(item.key())));
+    changed = changed || !item.value().equal(original_parameters[item.key()]);
+  }
+  CHECK(changed);
+  CHECK(json::parse(read_file(exported / "config.json"))["torch_dtype"] == "float32");
+
   // The SFT stage is keyed on the checkpoint's files, not only its path: saved again, it trains again.
   make_initialized_checkpoint(runs.folder(), tiny_llama(), /*seed=*/8);
   const auto again = runs.run("resaved", {"algorithm=dpo", "train.steps=0"});
@@ -140,6 +160,54 @@ TEST_CASE("on CUDA, a checkpoint folder as the policy: DPO and PPO raise the gol
   const CheckpointRuns runs({"runtime.device=cuda"});
   runs.check_dpo_and_ppo();
   CHECK(json::parse(read_file(runs.out("0") / "summary.json"))["runtime"]["device"] == "cuda:0");
+}
+
+TEST_CASE("export refuses, naming why, a run it cannot export", "[models][cli]") {
+  TempDir dir;
+  make_checkpoint(dir.path() / "llama", tiny_llama());
+  std::string experiment_text = tiny_experiment("dpo", 2, 1);
+  experiment_text.insert(experiment_text.find("[policy]\n") + 9, "checkpoint = \"llama\"\n");
+  write_text(dir.path() / "checkpoint.toml", experiment_text);
+  write_text(dir.path() / "builtin.toml", tiny_experiment("dpo", 2, 1));
+  auto run = [&](const std::string& experiment, const std::string& name, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"run", (dir.path() / experiment).string(), "--out", (dir.path() / name).string(),
+                                     "--cache", (dir.path() / "cache").string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const auto result = run_cli(args);
+    INFO(result.err);
+    REQUIRE(result.status == 0);
+    return dir.path() / name;
+  };
+  auto refusal = [&](const fs::path& run_dir, const fs::path& to) {
+    const auto result = run_cli({"export", run_dir.string(), "--to", to.string()});
+    CHECK(result.status == 2);
+    CHECK_FALSE(fs::exists(to.string() + ".partial"));
+    return result.err;
+  };
+  const fs::path to = dir.path() / "exported";
+
+  const fs::path builtin = run("builtin.toml", "builtin");
+  CHECK(fs::exists(builtin / "policy.safetensors"));  // every run keeps its weights
+  CHECK_THAT(refusal(builtin, to), Contains("built-in transformer") && Contains("no Hugging Face architecture"));
+  CHECK_THAT(refusal(dir.path(), to), Contains("not a run folder"));
+  CHECK_THAT(refusal(run("checkpoint.toml", "unsaved", {"+train.save_policy=false"}), to),
+             Contains("policy.safetensors is missing") && Contains("save_policy = false"));
+
+  const fs::path exportable = run("checkpoint.toml", "exportable");
+  fs::create_directories(to / "old");
+  CHECK_THAT(refusal(exportable, to), Contains("exists and is not an empty folder"));
+  fs::remove_all(to);
+  fs::rename(exportable / "summary.json", dir.path() / "summary.json");
+  CHECK_THAT(refusal(exportable, to), Contains("has not finished") && Contains("--continue"));
+  fs::rename(dir.path() / "summary.json", exportable / "summary.json");
+  json wider = tiny_llama();
+  wider["hidden_size"] = 48;
+  make_checkpoint(dir.path() / "llama", wider);
+  CHECK_THAT(refusal(exportable, to), Contains("has shape") && Contains("the checkpoint folder changed since the run"));
+  CHECK_FALSE(fs::exists(to));
+  const auto usage = run_cli({"export", exportable.string()});
+  CHECK(usage.status == 2);
+  CHECK_THAT(usage.err, Contains("--to"));
 }
 
 TEST_CASE("a checkpoint that cannot be the task's policy is refused naming the setting", "[models][cli]") {

@@ -64,6 +64,20 @@ TEST_CASE("Gao fits: a gold reward that never turns down has no peak, and too fe
   CHECK(std::isnan(fit->peak_gain));
   CHECK(describe_peak(*fit) == "none (β ≤ 0)");
 
+  // β > 0 but within noise of 0: the data do not show a turn.
+  std::vector<double> noisy;
+  for (std::size_t i = 0; i < d.size(); ++i) noisy.push_back(d[i] * (0.8 - 0.02 * d[i]) + (i % 2 == 0 ? 0.3 : -0.3));
+  const auto unresolved = fit_gao(GaoForm::best_of_n, d, noisy);
+  REQUIRE(unresolved);
+  INFO("β = " << unresolved->beta << " ± " << unresolved->beta_ci95);
+  CHECK(unresolved->beta > 0);
+  CHECK(describe_peak(*unresolved) == "not resolved (β's 95% interval reaches 0)");
+  // An exact RL curve with a small β peaks at e^(α/β − 1) = e^9 ≈ 8103: no number is printed.
+  const auto far = fit_gao(GaoForm::rl, d, exact(GaoForm::rl, 1.0, 0.1, d));
+  REQUIRE(far);
+  CHECK(far->peak_d == Approx(std::exp(9.0)));
+  CHECK(describe_peak(*far) == "far beyond the data (over 10× its largest √KL, 2.00)");
+
   CHECK_FALSE(fit_gao(GaoForm::rl, {0.0, 0.5, 1.0}, {0.0, 0.2, 0.3}));  // d = 0 carries nothing: 2 points left
   CHECK_FALSE(fit_gao(GaoForm::rl, {1.0, 1.0, 1.0}, {0.2, 0.3, 0.25}));  // one d: α and β not separable
 }

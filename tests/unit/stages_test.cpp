@@ -1,11 +1,13 @@
 // The stage cache keys: each stage's key covers exactly what the stage reads (pipeline/stages.h).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <fstream>
 
 #include "config/compose.h"
 #include "config/interpolate.h"
 #include "pipeline/sections.h"
+#include "pipeline/stage_cache.h"
 #include "pipeline/stages.h"
 #include "support.h"
 
@@ -108,4 +110,51 @@ TEST_CASE("a stage reads only the settings it declares", "[stages]") {
   CHECK(preferences.get<double>("eval", "temperature") == 1.0);
   CHECK_THROWS_AS(preferences.at("eval", "prompts"), std::logic_error);  // only eval.temperature is declared
   CHECK_THROWS_AS(preferences.at("sft", "steps"), std::logic_error);     // the sft stage's key covers it
+}
+
+TEST_CASE("a stage-cache entry that fails its checksums is computed again, saying why", "[stages][faults]") {
+  test::TempDir dir;
+  const StageCache cache(dir.path());
+  int computed = 0;
+  const auto compute = [&](const fs::path& folder) {
+    ++computed;
+    fs::create_directories(folder / "member-0");
+    std::ofstream(folder / "policy.pt", std::ios::binary) << std::string(4096, 'w');
+    std::ofstream(folder / "member-0" / "model.pt", std::ios::binary) << "reward model " << computed;
+  };
+  const auto get = [&] { return cache.get("sft", "0123456789abcdef", compute); };
+  const fs::path entry = dir.path() / "sft" / "0123456789abcdef";
+  const auto damage = [&](const std::function<void()>& how, const std::string& expected) {
+    how();
+    const StageEntry again = get();
+    CHECK_FALSE(again.reused);
+    CHECK_THAT(again.corruption, Catch::Equals(expected));
+    const StageEntry healthy = get();  // recomputed with fresh checksums
+    CHECK(healthy.reused);
+    CHECK(healthy.corruption.empty());
+  };
+
+  const StageEntry first = get();
+  CHECK_FALSE(first.reused);
+  CHECK(first.dir == entry);
+  CHECK(test::read_file(entry / StageCache::kChecksums).find(" 4096 policy.pt\n") != std::string::npos);
+  CHECK(get().reused);
+  REQUIRE(computed == 1);
+
+  damage([&] { fs::resize_file(entry / "policy.pt", 1000); }, "policy.pt has 1000 bytes, 4096 when written");
+  damage(
+      [&] {  // one bit of one byte, the size unchanged
+        std::fstream file(entry / "policy.pt", std::ios::binary | std::ios::in | std::ios::out);
+        file.seekp(2048);
+        file.put('w' ^ 0x01);
+      },
+      "policy.pt changed since it was written (checksum)");
+  damage([&] { fs::remove(entry / "member-0" / "model.pt"); }, "member-0/model.pt is missing");
+  damage([&] { fs::remove(entry / StageCache::kChecksums); }, "it has no checksums.txt");
+  CHECK(computed == 5);
+  // Nothing is left beside the entry: no temporary or set-aside folders.
+  std::vector<std::string> names;
+  for (const auto& item : fs::directory_iterator(dir.path() / "sft")) names.push_back(item.path().filename().string());
+  std::sort(names.begin(), names.end());
+  CHECK(names == std::vector<std::string>{"0123456789abcdef", "0123456789abcdef.lock"});
 }

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "models/decoder.h"
+#include "models/safetensors.h"
 #include "pipeline/sections.h"
 #include "pipeline/stage_cache.h"
 #include "prefopt/error.h"
@@ -105,6 +106,12 @@ Policy PolicySource::create(bool weights) const {
                                     : models::Decoder(models::read_decoder_config(checkpoint_));
   decoder->train();
   return Policy(decoder.ptr(), vocab_);
+}
+
+void save_policy(PolicyImpl& policy, const fs::path& file) {
+  std::map<std::string, at::Tensor> tensors;
+  for (const auto& item : policy.model().named_parameters()) tensors.emplace(item.key(), item.value().detach());
+  models::write_safetensors(file, tensors, {{"format", "pt"}, {"prefopt_model", policy.model().describe()}});
 }
 
 }  // namespace prefopt

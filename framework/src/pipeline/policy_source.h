@@ -30,6 +30,11 @@ class PolicySource {
   std::int64_t vocab_ = 0;
 };
 
+// The policy's model weights as a safetensors file, under the model's own parameter names (a
+// checkpoint's decoder uses Hugging Face's, so the file is what save_pretrained would write), in
+// the dtype they were trained in.
+void save_policy(PolicyImpl& policy, const std::filesystem::path& file);
+
 // [policy] checkpoint as given, or "" for the built-in.
 std::string policy_checkpoint(const config::Node& config);
 

@@ -33,7 +33,10 @@ const std::vector<std::pair<std::string, std::vector<ParamSpec>>>& pipeline_sect
         ParamSpec::integer("samples", 0, "responses sampled, or pairs read, at most; 0: no limit").min(0),
         ParamSpec::integer("eval_every", 50, "evaluate every this many steps, and after the last").min(1),
         ParamSpec::integer("checkpoint_every", 0, "save a checkpoint every this many steps; 0: at every evaluation")
-            .min(0)}},
+            .min(0),
+        ParamSpec::boolean("save_policy", true,
+                           "write the trained policy's weights to the run folder's policy.safetensors (`prefopt "
+                           "export` makes a Hugging Face folder of a checkpoint's)")}},
       {"eval",
        {ParamSpec::integer("prompts", 256, "held-out prompts per evaluation").min(1),
         ParamSpec::real("temperature", 1.0, "sampling temperature of every policy").min(1e-6)}},

@@ -4,8 +4,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <fstream>
 #include <random>
+#include <sstream>
 #include <stdexcept>
+#include <vector>
 
 #include "files.h"
 #include "text.h"
@@ -16,35 +20,90 @@ namespace fs = std::filesystem;
 std::string stable_hash(std::string_view text) { return fmt::format("{:016x}", fnv1a(text)); }
 
 namespace {
+
 fs::path fresh_folder(const fs::path& parent, const std::string& prefix) {
   std::random_device entropy;
   fs::path folder = parent / fmt::format("{}.tmp-{}-{:08x}", prefix, ::getpid(), entropy());
   fs::create_directories(folder);
   return folder;
 }
+
+std::string file_hash(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::vector<char> buffer(1 << 20);
+  std::uint64_t hash = kFnv1aOffset;
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    hash = fnv1a(std::string_view(buffer.data(), static_cast<std::size_t>(in.gcount())), hash);
+  }
+  return fmt::format("{:016x}", hash);
+}
+
+// "HASH SIZE PATH" for every file under `dir`, paths relative and sorted.
+void write_checksums(const fs::path& dir) {
+  std::vector<fs::path> files;
+  for (const auto& item : fs::recursive_directory_iterator(dir))
+    if (item.is_regular_file()) files.push_back(fs::relative(item.path(), dir));
+  std::sort(files.begin(), files.end());
+  std::string text;
+  for (const fs::path& file : files)
+    text += fmt::format("{} {} {}\n", file_hash(dir / file), fs::file_size(dir / file), file.generic_string());
+  write_atomically(dir / StageCache::kChecksums, text);
+}
+
+// What is wrong with the entry in `dir`, or "" when every file matches its checksum.
+std::string corruption(const fs::path& dir) {
+  std::ifstream in(dir / StageCache::kChecksums);
+  if (!in) return fmt::format("it has no {}", StageCache::kChecksums);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string hash, path;
+    std::uintmax_t size = 0;
+    if (!(fields >> hash >> size) || !std::getline(fields >> std::ws, path))
+      return fmt::format("{} has a malformed line: {}", StageCache::kChecksums, line);
+    const fs::path file = dir / path;
+    std::error_code error;
+    const std::uintmax_t actual = fs::file_size(file, error);
+    if (error) return fmt::format("{} is missing", path);
+    if (actual != size) return fmt::format("{} has {} bytes, {} when written", path, actual, size);
+    if (file_hash(file) != hash) return fmt::format("{} changed since it was written (checksum)", path);
+  }
+  return "";
+}
+
 }  // namespace
 
-fs::path StageCache::get(const std::string& stage, const std::string& key,
-                         const std::function<void(const fs::path&)>& compute, bool& reused) const {
+StageEntry StageCache::get(const std::string& stage, const std::string& key,
+                           const std::function<void(const fs::path&)>& compute) const {
   const fs::path stage_dir = root_ / stage;
   fs::create_directories(stage_dir);
-  const fs::path final_dir = stage_dir / key;
+  StageEntry entry;
+  entry.dir = stage_dir / key;
   const FileLock lock = FileLock::acquire(stage_dir / (key + ".lock"));
-  if (fs::is_directory(final_dir)) {
-    reused = true;
-    return final_dir;
+  if (fs::is_directory(entry.dir)) {
+    entry.corruption = corruption(entry.dir);
+    if (entry.corruption.empty()) {
+      entry.reused = true;
+      return entry;
+    }
+    // Moved aside first: a removal cut short must not leave a half-deleted entry under the key.
+    const fs::path condemned = fresh_folder(stage_dir, key + ".corrupt");
+    fs::remove(condemned);
+    fs::rename(entry.dir, condemned);
+    fs::remove_all(condemned);
   }
   const fs::path temporary = fresh_folder(stage_dir, key);
   try {
     compute(temporary);
-    fs::rename(temporary, final_dir);  // atomic: readers see all of it or nothing
+    write_checksums(temporary);
+    fs::rename(temporary, entry.dir);  // atomic: readers see all of it or nothing
   } catch (...) {
     std::error_code ignored;
     fs::remove_all(temporary, ignored);
     throw;
   }
-  reused = false;
-  return final_dir;
+  return entry;
 }
 
 }  // namespace prefopt

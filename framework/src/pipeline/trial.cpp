@@ -113,9 +113,14 @@ struct StageRecord {
   std::string key;
   bool reused = false;
   fs::path dir;
-  json report;  // the stage's report.json
+  json report;              // the stage's report.json
+  std::string corruption;   // why a cached entry was computed again, if it was
 
-  json summary() const { return {{"key", key}, {"reused", reused}, {"report", report}}; }
+  json summary() const {
+    json out = {{"key", key}, {"reused", reused}, {"report", report}};
+    if (!corruption.empty()) out["recomputed_corrupt_entry"] = corruption;
+    return out;
+  }
 };
 
 // The stage's cache folder, computed by `compute(folder, settings)` (which returns the stage's
@@ -124,10 +129,16 @@ StageRecord cached_stage(const TrialSetup& setup, const StageInputs& stage, cons
                          const std::function<json(const fs::path&, const StageSettings&)>& compute) {
   StageRecord record;
   record.key = key.key;
-  record.dir = setup.cache.get(stage.name, key.key, [&](const fs::path& dir) {
+  const StageEntry entry = setup.cache.get(stage.name, key.key, [&](const fs::path& dir) {
     write_atomically(dir / "inputs.txt", key.material);
     write_json(dir / "report.json", compute(dir, StageSettings(stage, setup.config, setup.registry)));
-  }, record.reused);
+  });
+  record.dir = entry.dir;
+  record.reused = entry.reused;
+  record.corruption = entry.corruption;
+  if (!entry.corruption.empty())
+    setup.log(fmt::format("{}: the cached entry failed its checksums ({}); computed it again", stage.name,
+                          entry.corruption));
   setup.log(fmt::format("{}: {} ({})", stage.name, record.reused ? "reused" : "computed", record.dir.string()));
   record.report = read_json(record.dir / "report.json");
   return record;
@@ -362,6 +373,7 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
                     {"seed", seed}};
   // A pruned trial that could not stop completed its budget; a diverged one diverged all the same.
   if (ended && (stopped_early || ended->first == "diverged")) result.summary[ended->first] = ended->second;
+  if (train_params.get<bool>("save_policy")) save_policy(*policy, options.run_dir / run_files::kPolicy);
   run_files::write_summary(options.run_dir, result.summary);
   fs::remove_all(checkpoint_dir);
   return result;

@@ -21,6 +21,10 @@ GaoForm gao_form_of(const std::string& algorithm) { return algorithm == "best_of
 
 std::string describe_peak(const GaoFit& fit) {
   if (!std::isfinite(fit.peak_d)) return "none (β ≤ 0)";
+  // A peak the data cannot tell from "no turn", or one extrapolated out of all proportion (the RL
+  // form's e^(α/β − 1) explodes as β nears 0), is no finding: say so rather than print its number.
+  if (fit.beta - fit.beta_ci95 <= 0) return "not resolved (β's 95% interval reaches 0)";
+  if (fit.peak_d > 10 * fit.max_d) return fmt::format("far beyond the data (over 10× its largest √KL, {:.2f})", fit.max_d);
   std::string text = fmt::format("√KL {:.2f} (KL {:.2f})", fit.peak_d, fit.peak_d * fit.peak_d);
   if (fit.peak_d > fit.max_d) text += fmt::format(", beyond the data (√KL ≤ {:.2f})", fit.max_d);
   return text;

@@ -42,7 +42,8 @@ std::optional<GaoFit> fit_gao(GaoForm form, const std::vector<double>& d, const 
 GaoForm gao_form_of(const std::string& algorithm);
 
 // Where gold peaks: "√KL 1.24 (KL 1.54)", "√KL 3.10 (KL 9.61), beyond the data (√KL ≤ 2.00)",
-// or "none (β ≤ 0)".
+// "far beyond the data (...)" past 10× the largest √KL fitted, "not resolved (...)" when β's
+// interval reaches 0, or "none (β ≤ 0)".
 std::string describe_peak(const GaoFit& fit);
 // One line: "best-of-n form d(α − βd): α = 0.52 ± 0.10, β = 0.21 ± 0.05, R² 0.93; peak at " and
 // describe_peak's text.
