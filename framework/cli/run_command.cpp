@@ -74,7 +74,7 @@ bool continuable(const fs::path& run_dir, const std::string& resolved_text) {
     throw ConfigError(fmt::format("the run folder '{}' holds a run of another configuration; it cannot continue "
                                   "with this one (compare its resolved.toml); choose another --out",
                                   run_dir.string()));
-  return fs::exists(run_dir / "checkpoint" / "state.pt");
+  return fs::exists(run_dir / "checkpoint" / "checkpoint.json");
 }
 
 fs::path timestamped(const fs::path& parent, const std::string& material) {

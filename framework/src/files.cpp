@@ -14,8 +14,23 @@
 #include <cmath>
 #include <fstream>
 #include <stdexcept>
+#include <vector>
+
+#include "text.h"
 
 namespace prefopt {
+
+std::string file_checksum(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw std::runtime_error(fmt::format("cannot read {}", file.string()));
+  std::vector<char> buffer(1 << 20);
+  std::uint64_t hash = kFnv1aOffset;
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    hash = fnv1a(std::string_view(buffer.data(), static_cast<std::size_t>(in.gcount())), hash);
+  }
+  return fmt::format("{:016x}", hash);
+}
 
 void write_atomically(const std::filesystem::path& file, const std::string& text) {
   const std::filesystem::path temporary = file.string() + ".tmp";

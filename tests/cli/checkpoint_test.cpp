@@ -9,6 +9,7 @@
 
 #include <csignal>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <thread>
 
@@ -78,6 +79,49 @@ TEST_CASE("a run stopped by SIGTERM continues from its checkpoint to the metrics
     CHECK(test::read_file(stopped / "metrics.jsonl") == test::read_file(whole / "metrics.jsonl"));
     CHECK(json::parse(test::read_file(stopped / "summary.json"))["final"] ==
           json::parse(test::read_file(whole / "summary.json"))["final"]);
+    CHECK_FALSE(fs::exists(stopped / "checkpoint"));
+  }
+}
+
+TEST_CASE("a checkpoint damaged on disk is detected; the trial starts over and ends as an uninterrupted run",
+          "[checkpoint][faults][e2e]") {
+  const test::TempDir dir;
+  const fs::path whole = dir.path() / "whole";
+  REQUIRE(run_cli(run_args(whole, "dpo")).status == 0);
+  const std::vector<std::pair<std::string, std::function<void(const fs::path&)>>> damages = {
+      {"its bytes changed since it was saved (checksum)",
+       [](const fs::path& file) {  // one bit, in the middle of the tensors: libtorch alone would load it
+         std::fstream stream(file, std::ios::binary | std::ios::in | std::ios::out);
+         const auto middle = static_cast<std::streamoff>(fs::file_size(file) / 2);
+         stream.seekg(middle);
+         const char byte = static_cast<char>(stream.get());
+         stream.seekp(middle);
+         stream.put(static_cast<char>(byte ^ 0x04));
+       }},
+      {" when saved)", [](const fs::path& file) { fs::resize_file(file, fs::file_size(file) / 3); }},
+      {"it is missing", [](const fs::path& file) { fs::remove(file); }},
+  };
+  for (std::size_t i = 0; i < damages.size(); ++i) {
+    const auto& [message, damage] = damages[i];
+    INFO(message);
+    const fs::path stopped = dir.path() / ("stopped-" + std::to_string(i));
+    const int pid = test::spawn_cli(run_args(stopped, "dpo"), dir.path() / "stopped.log");
+    REQUIRE(test::wait_for_file(stopped / "checkpoint" / "checkpoint.json", 400, pid));
+    ::kill(pid, SIGTERM);
+    REQUIRE(test::wait_cli(pid) == 75);
+    const json manifest = json::parse(test::read_file(stopped / "checkpoint" / "checkpoint.json"));
+    const fs::path state = stopped / "checkpoint" / manifest["file"].get<std::string>();
+    REQUIRE(fs::exists(state));
+    CHECK(manifest["size"] == fs::file_size(state));
+    damage(state);
+
+    const auto continued = run_cli(run_args(stopped, "dpo", {"--continue"}));
+    INFO(continued.err);
+    REQUIRE(continued.status == 0);
+    const std::string run_log = test::read_file(stopped / "run.log");
+    CHECK_THAT(run_log, Contains("is damaged (") && Contains(message) && Contains("the trial starts over from step 0"));
+    CHECK_THAT(run_log, !Contains("resumed from the checkpoint"));
+    CHECK(test::read_file(stopped / "metrics.jsonl") == test::read_file(whole / "metrics.jsonl"));
     CHECK_FALSE(fs::exists(stopped / "checkpoint"));
   }
 }

@@ -148,7 +148,10 @@ TEST_CASE("a Slurm trial warned with SIGUSR1 requeues itself and resumes with id
 TEST_CASE("a Slurm re-run submits only the trials that failed, never one still queued", "[slurm][e2e]") {
   SKIP_WITHOUT_SLURM();
   SlurmFixture f;
-  const fs::path sweep = f.sweep_file("overrides = [\"algorithm.sleep_ms=2000\"]\n[grid]\n\"algorithm.abort\" = \"false,true\"\n" + kSlurmLauncher, "sleeper.toml");
+  // The trials must still be queued or running when the second and third commands look: 8 s of
+  // sleep covers a loaded CI machine (at 2 s, a busy one let the failing trial end first, and the
+  // third command resubmitted it).
+  const fs::path sweep = f.sweep_file("overrides = [\"algorithm.sleep_ms=8000\"]\n[grid]\n\"algorithm.abort\" = \"false,true\"\n" + kSlurmLauncher, "sleeper.toml");
   const fs::path out = f.dir.path() / "slurm";
   REQUIRE(run_cli(f.args(sweep, out)).status == 0);
   const auto queued = run_cli(f.args(sweep, out));

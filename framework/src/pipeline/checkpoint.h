@@ -1,6 +1,8 @@
-// A trial's checkpoints: RUN_DIR/checkpoint/state.pt holds the trainer's state (see
-// TrainingState) and the evaluation rows so far, replaced atomically, so a trial killed at any
-// moment continues from its last complete checkpoint. checkpoint.json beside it says the step.
+// A trial's checkpoints: RUN_DIR/checkpoint/checkpoint.json names the state file (the trainer's
+// state, see TrainingState, and the evaluation rows so far) with its step, size and checksum, and
+// is replaced atomically after the file is complete, so a trial killed at any moment continues
+// from its last checkpoint. A state file that fails its checksum (truncated, a bit flipped) is
+// discarded and the trial starts over, which is deterministic: it ends with the same metrics.
 #pragma once
 
 #include <filesystem>

@@ -28,17 +28,6 @@ fs::path fresh_folder(const fs::path& parent, const std::string& prefix) {
   return folder;
 }
 
-std::string file_hash(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::vector<char> buffer(1 << 20);
-  std::uint64_t hash = kFnv1aOffset;
-  while (in) {
-    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    hash = fnv1a(std::string_view(buffer.data(), static_cast<std::size_t>(in.gcount())), hash);
-  }
-  return fmt::format("{:016x}", hash);
-}
-
 // "HASH SIZE PATH" for every file under `dir`, paths relative and sorted.
 void write_checksums(const fs::path& dir) {
   std::vector<fs::path> files;
@@ -47,7 +36,7 @@ void write_checksums(const fs::path& dir) {
   std::sort(files.begin(), files.end());
   std::string text;
   for (const fs::path& file : files)
-    text += fmt::format("{} {} {}\n", file_hash(dir / file), fs::file_size(dir / file), file.generic_string());
+    text += fmt::format("{} {} {}\n", file_checksum(dir / file), fs::file_size(dir / file), file.generic_string());
   write_atomically(dir / StageCache::kChecksums, text);
 }
 
@@ -67,7 +56,7 @@ std::string corruption(const fs::path& dir) {
     const std::uintmax_t actual = fs::file_size(file, error);
     if (error) return fmt::format("{} is missing", path);
     if (actual != size) return fmt::format("{} has {} bytes, {} when written", path, actual, size);
-    if (file_hash(file) != hash) return fmt::format("{} changed since it was written (checksum)", path);
+    if (file_checksum(file) != hash) return fmt::format("{} changed since it was written (checksum)", path);
   }
   return "";
 }
