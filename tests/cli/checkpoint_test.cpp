@@ -83,7 +83,7 @@ TEST_CASE("a run stopped by SIGTERM continues from its checkpoint to the metrics
   }
 }
 
-TEST_CASE("a checkpoint damaged on disk is detected; the trial starts over and ends as an uninterrupted run",
+TEST_CASE("a checkpoint damaged on disk is detected, and the trial starts over and ends as an uninterrupted run",
           "[checkpoint][faults][e2e]") {
   const test::TempDir dir;
   const fs::path whole = dir.path() / "whole";
