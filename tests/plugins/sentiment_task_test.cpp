@@ -194,6 +194,22 @@ TEST_CASE("the world: prompts begin fortunes, the corpus continues them to EOS, 
   CHECK(attributes[0][2].item<double>() == Approx(-std::abs(length - target) / target).margin(1e-6));
   // Bigram rows are distributions.
   CHECK(log_probs.exp().sum(1).allclose(torch::ones({tokenizer.vocab_size()}), 1e-4, 1e-4));
+
+  // Prompts of 2 to 8 tokens: right-aligned behind kPromptPadding, the response continuing each
+  // fortune from its prompt's end, so a row still reads as the whole fortune.
+  WorldOptions varied = options;
+  varied.min_prompt_length = 2;
+  const World varied_world(varied);
+  at::Generator draws = at::make_generator<at::CPUGeneratorImpl>(3);
+  const Sequences mixed = varied_world.sample_corpus(200, draws);
+  std::set<std::int64_t> prompt_lengths;
+  for (std::int64_t row = 0; row < 200; ++row) {
+    const std::int64_t real = mixed.prompts[row].ne(kPromptPadding).sum().item<std::int64_t>();
+    prompt_lengths.insert(real);
+    CHECK(mixed.prompts[row].narrow(0, 0, 8 - real).eq(kPromptPadding).all().item<bool>());
+    CHECK(texts.contains(varied_world.text(mixed, row)));
+  }
+  CHECK(prompt_lengths == std::set<std::int64_t>{2, 3, 4, 5, 6, 7, 8});
 }
 
 TEST_CASE("the sentiment plugin: settings checked with the key to fix", "[task][sentiment]") {
