@@ -60,14 +60,12 @@ bool FileCheckpoints::load(TrainingState& state) {
     archive.read("pipeline.step", step);
     rows_ = json::parse(rows.toStringRef()).get<std::vector<json>>();
     if (log_) log_(fmt::format("resumed from the checkpoint at step {} ({})", step.toInt(), file.string()));
-  } catch (const c10::Error& e) {
-    throw std::runtime_error(fmt::format("the checkpoint {} is intact but does not fit this trial's trainer ({}); "
-                                         "remove {} to start the trial over",
-                                         file.string(), e.what_without_backtrace(), dir_.string()));
   } catch (const std::exception& e) {
+    const auto* torch_error = dynamic_cast<const c10::Error*>(&e);  // its what() carries a backtrace
     throw std::runtime_error(fmt::format("the checkpoint {} is intact but does not fit this trial's trainer ({}); "
                                          "remove {} to start the trial over",
-                                         file.string(), e.what(), dir_.string()));
+                                         file.string(), torch_error ? torch_error->what_without_backtrace() : e.what(),
+                                         dir_.string()));
   }
   if (restored_) restored_();
   return true;
