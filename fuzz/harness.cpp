@@ -11,6 +11,7 @@
 
 #include "config/compose.h"
 #include "config/interpolate.h"
+#include "data/records.h"
 #include "models/safetensors_header.h"
 #include "prefopt/error.h"
 
@@ -104,6 +105,34 @@ void safetensors_harness(const std::uint8_t* data, std::size_t size) {
   }
   std::sort(ranges.begin(), ranges.end());
   for (std::size_t i = 1; i < ranges.size(); ++i) check(ranges[i - 1].second <= ranges[i].first, "no overlap");
+}
+
+void records_harness(const std::uint8_t* data, std::size_t size) {
+  if (size == 0) return;
+  const bool csv = data[0] % 2 == 1;
+  const std::string text(reinterpret_cast<const char*>(data) + 1, size - 1);
+  static const std::filesystem::path file =
+      std::filesystem::temp_directory_path() / ("prefopt-fuzz-" + std::to_string(::getpid()) + ".rows");
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << text;
+  data::Records records;
+  try {
+    records = data::read_records(file, csv ? data::FileFormat::csv : data::FileFormat::jsonl);
+  } catch (const std::runtime_error&) {  // a CSV file without a header, or cut inside a quote
+    check(csv, "a JSON Lines file always reads: a bad line is a bad row");
+    return;
+  }
+  const auto lines = static_cast<std::int64_t>(std::count(text.begin(), text.end(), '\n')) + 1;
+  std::int64_t previous = 0;
+  for (const data::Record& record : records.rows) {
+    // Non-decreasing: a bare CR ends a CSV row (as in Python's csv), so two rows may share a line.
+    check(record.line >= std::max<std::int64_t>(previous, 1) && record.line <= lines,
+          "rows in order, each at a line of the file");
+    check(record.row.is_object(), "a row is an object");
+    if (csv) check(record.row.size() == records.rows.front().row.size(), "every CSV row has the header's columns");
+    previous = record.line;
+  }
+  for (const data::BadRow& bad : records.bad) check(bad.line >= 1 && bad.line <= lines, "a bad row at a line of the file");
+  check(records.total == records.rows.size() + records.bad.size(), "every row counted");
 }
 
 }  // namespace prefopt::fuzz

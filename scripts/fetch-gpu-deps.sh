@@ -16,6 +16,7 @@ packages=(
   nlohmann-json3-dev
   libsqlite3-dev libsqlite3-0
   libpcre2-dev libpcre2-8-0 libicu-dev libicu72
+  libcsv-dev libcsv3
   catch2
   libbenchmark-dev libbenchmark1debian
   ninja-build

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang (fuzz/CMakeLists.txt) and runs each for SECONDS
-# (default 300, so the three together run 15 minutes). Crashes land in build-fuzz/crashes/; copy a
+# (default 300, so the four together run 20 minutes). Crashes land in build-fuzz/crashes/; copy a
 # fixed one to fuzz/regressions/<target>/ so the test suite replays it from then on.
-#   scripts/fuzz.sh [SECONDS] [TARGET...]      targets: override compose safetensors
+#   scripts/fuzz.sh [SECONDS] [TARGET...]      targets: override compose safetensors records
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 seconds=${1:-300}
 shift || true
-targets=(override compose safetensors)
+targets=(override compose safetensors records)
 [[ $# -gt 0 ]] && targets=("$@")
 clang=$(command -v clang++-14 || command -v clang++ || true)
 [[ -n "$clang" ]] || { echo "fuzzing needs clang++ (Debian: apt-get install clang-14 libclang-rt-14-dev)" >&2; exit 1; }

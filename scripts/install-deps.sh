@@ -14,6 +14,7 @@ packages=(
   libtomlplusplus-dev
   libfmt-dev libspdlog-dev nlohmann-json3-dev libsqlite3-dev libcurl4-openssl-dev
   libpcre2-dev libicu-dev # tokenizers: Unicode-property regexes, NFC/NFKC normalization
+  libcsv-dev              # preference datasets in CSV (RFC 4180, quoted newlines)
   catch2 libbenchmark-dev
   abigail-tools           # abidiff: the SDK keeps its release's ABI (tests/sdk/abi_test.sh)
   fortunes                # the sentiment task's English text (/usr/share/games/fortunes), 2.8 MB

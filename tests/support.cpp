@@ -198,4 +198,10 @@ fs::path test_library_dir(const std::string& name) { return fs::path(PREFOPT_TES
 
 void report_skipped(const std::string& why) { std::cout << kSkippedMarker << " " << why << std::endl; }
 
+bool skipped_without_lexicon(const CliResult& result) {
+  if (result.status != 2 || result.err.find("VADER's lexicon") == std::string::npos) return false;
+  report_skipped("VADER's lexicon is not installed (scripts/install-peers.sh)");
+  return true;
+}
+
 }  // namespace prefopt::test

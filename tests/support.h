@@ -57,6 +57,9 @@ std::vector<nlohmann::json> read_metrics(const std::filesystem::path& run_dir);
 // SKIP); the caller returns right after.
 void report_skipped(const std::string& why);
 inline constexpr const char* kSkippedMarker = "prefopt-test-skipped:";
+// True, after report_skipped, when a run of the sentiment task failed for want of VADER's lexicon
+// (the peers' venv); the caller returns.
+bool skipped_without_lexicon(const CliResult& result);
 
 // The trial folders of the sweep in `sweep_dir`, in sweep.json's order.
 std::vector<std::filesystem::path> sweep_trial_dirs(const std::filesystem::path& sweep_dir);

@@ -75,7 +75,7 @@ ResolvedTrials compose_trials(const std::string& experiment, const std::vector<s
   for (config::Trial& trial : out.composer.trials(overrides, multirun)) {
     config::Composition composition = out.composer.compose(trial.overrides);
     config::resolve_interpolations(composition.config);
-    resolve_policy_checkpoint(composition.config, std::filesystem::absolute(experiment).parent_path());
+    resolve_experiment_paths(composition.config, std::filesystem::absolute(experiment).parent_path());
     const auto plugin_paths = config_plugin_paths(composition.config, experiment);
     auto registry = out.registries.find(plugin_paths);
     if (registry == out.registries.end())
@@ -83,6 +83,7 @@ ResolvedTrials compose_trials(const std::string& experiment, const std::vector<s
     config::check_experiment(composition.config, registry->second, pipeline_sections());
     check_device_setting(composition.config);
     check_policy_setting(composition.config, registry->second);
+    check_data_settings(composition.config, registry->second);
     out.trials.push_back({std::move(trial), std::move(composition), &registry->second});
   }
   return out;

@@ -70,6 +70,44 @@ at::Tensor Task::score_attributes(const Sequences& sequences) const {
   return scores.to(at::kFloat).to(sequences.responses.device());
 }
 
+TextTask::~TextTask() = default;
+
+std::vector<std::int64_t> TextTask::encode(const std::string& text) const {
+  std::vector<std::int64_t> ids;
+  std::string unspellable;
+  guarded([&] {
+    try {
+      ids = do_encode(text);
+    } catch (const std::invalid_argument& e) {
+      unspellable = e.what();
+    }
+  });
+  if (!unspellable.empty()) throw std::invalid_argument(unspellable);
+  const std::int64_t vocab = vocab_size();
+  const std::int64_t eos = eos_token();
+  for (const std::int64_t id : ids)
+    check(id >= 0 && id < vocab && id != eos, *this,
+          fmt::format("encode returned token {}; tokens of text are in [0, {}) and not EOS ({})", id, vocab, eos));
+  return ids;
+}
+
+const TextTask* as_text_task(const Task& task) { return dynamic_cast<const TextTask*>(&task); }
+
+std::vector<std::int64_t> prompt_ids(const Sequences& sequences, std::int64_t row) {
+  const at::Tensor prompt = sequences.prompts[row].to(at::kCPU);
+  const at::Tensor real = prompt.masked_select(prompt.ne(kPromptPadding)).contiguous();
+  return {real.data_ptr<std::int64_t>(), real.data_ptr<std::int64_t>() + real.numel()};
+}
+
+std::vector<std::int64_t> response_ids(const Sequences& sequences, std::int64_t row, std::int64_t eos) {
+  const at::Tensor response = sequences.responses[row].to(at::kCPU).contiguous();
+  const std::int64_t length = sequences.lengths[row].item<std::int64_t>();
+  const std::int64_t* ids = response.data_ptr<std::int64_t>();
+  std::vector<std::int64_t> out(ids, ids + length);
+  if (!out.empty() && out.back() == eos) out.pop_back();
+  return out;
+}
+
 at::Tensor Task::gold_reward(const Sequences& sequences) const {
   const FullPrecision full_precision;
   const at::Tensor attributes = score_attributes(sequences);

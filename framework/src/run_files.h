@@ -31,6 +31,7 @@ inline constexpr const char* kMetrics = "metrics.jsonl";
 inline constexpr const char* kSummary = "summary.json";
 inline constexpr const char* kStatus = "status.json";
 inline constexpr const char* kPolicy = "policy.safetensors";
+inline constexpr const char* kSamples = "samples.jsonl";  // text tasks: answers as text
 
 bool finished(const std::filesystem::path& run_dir);
 

@@ -37,3 +37,7 @@ TEST_CASE("fuzz inputs replay cleanly through the composition harness", "[config
 TEST_CASE("fuzz inputs replay cleanly through the safetensors header harness", "[models][fuzz]") {
   replay("safetensors", prefopt::fuzz::safetensors_harness);
 }
+
+TEST_CASE("fuzz inputs replay cleanly through the dataset reader's harness", "[data][fuzz]") {
+  replay("records", prefopt::fuzz::records_harness);
+}

@@ -9,6 +9,7 @@
 #include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -80,5 +81,33 @@ class PREFOPT_API Task : public Plugin {
   virtual Sequences do_sample_corpus(std::int64_t n, at::Generator& generator) const = 0;
   virtual at::Tensor do_score_attributes(const Sequences& sequences) const = 0;
 };
+
+// A task whose tokens spell text: datasets of text are encoded with it (docs/data.md), and its
+// prompts and responses can be read. Since 3.1.
+class PREFOPT_API TextTask : public Task {
+ public:
+  ~TextTask() override;
+
+  // The token ids of `text` (no EOS, no padding), each in [0, vocab_size()) and none EOS. Text the
+  // task cannot spell (a character its tokenizer never saw) is the caller's problem, not the
+  // plugin's: std::invalid_argument, with the plugin's reason.
+  std::vector<std::int64_t> encode(const std::string& text) const;
+  // The text of token ids, as encode would have read it.
+  std::string decode(const std::vector<std::int64_t>& ids) const { return guarded([&] { return do_decode(ids); }); }
+
+ protected:
+  // Throws std::invalid_argument for text the task cannot spell.
+  virtual std::vector<std::int64_t> do_encode(const std::string& text) const = 0;
+  virtual std::string do_decode(const std::vector<std::int64_t>& ids) const = 0;
+};
+
+// `task`'s text interface, or null when its tokens are not text. TextTask's type information
+// lives once, in libprefopt, so the cast holds across plugin libraries. Since 3.1.
+PREFOPT_API const TextTask* as_text_task(const Task& task);
+
+// Row `row` of `sequences` as token ids: its prompt without padding, or its response up to and
+// excluding EOS. Since 3.1.
+PREFOPT_API std::vector<std::int64_t> prompt_ids(const Sequences& sequences, std::int64_t row);
+PREFOPT_API std::vector<std::int64_t> response_ids(const Sequences& sequences, std::int64_t row, std::int64_t eos);
 
 }  // namespace prefopt

@@ -4,7 +4,6 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -42,16 +41,6 @@ models::DecoderConfig checked_config(const config::Node& config, const fs::path&
 }  // namespace
 
 std::string policy_checkpoint(const config::Node& config) { return pipeline_section(config, "policy").get<std::string>("checkpoint"); }
-
-void resolve_policy_checkpoint(config::Node& config, const fs::path& experiment_folder) {
-  config::Node* policy = config.child("policy");
-  config::Node* node = policy != nullptr && policy->is_table() ? policy->child("checkpoint") : nullptr;
-  auto* path = node != nullptr ? std::get_if<std::string>(&node->value) : nullptr;
-  if (path == nullptr || path->empty()) return;
-  const char* home = std::getenv("HOME");
-  if (path->starts_with("~/") && home != nullptr) *path = (fs::path(home) / path->substr(2)).string();
-  if (fs::path(*path).is_relative()) *path = (experiment_folder / *path).lexically_normal().string();
-}
 
 std::string policy_checkpoint_fingerprint(const config::Node& config) {
   const fs::path folder = policy_checkpoint(config);

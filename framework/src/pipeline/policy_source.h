@@ -38,10 +38,6 @@ void save_policy(PolicyImpl& policy, const std::filesystem::path& file);
 // [policy] checkpoint as given, or "" for the built-in.
 std::string policy_checkpoint(const config::Node& config);
 
-// Makes a relative [policy] checkpoint absolute, relative to `experiment_folder` (a leading "~/"
-// is the home folder), so a run's resolved.toml names the same folder from anywhere.
-void resolve_policy_checkpoint(config::Node& config, const std::filesystem::path& experiment_folder);
-
 // What the SFT stage's cache key needs besides the path: config.json's hash and each weight
 // file's name, size and modification time, so a checkpoint re-saved in place is not mistaken for
 // the old one. "" for the built-in.

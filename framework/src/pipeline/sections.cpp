@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cstdlib>
+
 #include "config/validate.h"
 #include "prefopt/error.h"
 #include "registry.h"
@@ -21,10 +23,61 @@ const std::vector<std::pair<std::string, std::vector<ParamSpec>>>& pipeline_sect
        {ParamSpec::integer("corpus_size", 4096, "sequences sampled from the task's true language").min(1),
         ParamSpec::integer("steps", 300, "training steps").min(0),
         ParamSpec::integer("batch_size", 64, "sequences per step").min(1),
-        ParamSpec::real("learning_rate", 3e-3, "AdamW learning rate").min(0.0)}},
+        ParamSpec::real("learning_rate", 3e-3, "AdamW learning rate").min(0.0),
+        ParamSpec::string("data", "",
+                          "a JSON Lines or CSV file of prompts and completions to learn instead of the task's corpus "
+                          "(relative to the experiment)"),
+        ParamSpec::string("format", "auto", "of data: auto (from the extension), jsonl or csv").one_of({"auto", "jsonl", "csv"}),
+        ParamSpec::string("prompt", "prompt", "data's prompt column"),
+        ParamSpec::string("completion", "completion", "data's completion column"),
+        ParamSpec::integer("max_bad_rows", 0, "malformed rows of data skipped before the file is refused").min(0)}},
+      {"prompts",
+       {ParamSpec::string("path", "",
+                          "a JSON Lines or CSV file of prompts for the algorithm, the evaluation (its held-out rows) and "
+                          "simulated pairs, instead of the task's (relative to the experiment)"),
+        ParamSpec::string("format", "auto", "auto (from the extension), jsonl or csv").one_of({"auto", "jsonl", "csv"}),
+        ParamSpec::string("prompt", "prompt", "column of the prompt"),
+        ParamSpec::string("split", "split", "column naming each row's split (optional)"),
+        ParamSpec::string("held_out_split", "test", "the split value of held-out rows"),
+        ParamSpec::real("held_out", 0.1, "without a split column: this fraction of the prompts is held out")
+            .min(0.0)
+            .max(0.9),
+        ParamSpec::integer("max_bad_rows", 0, "malformed rows skipped before the file is refused").min(0)}},
       {"preferences",
-       {ParamSpec::integer("pairs", 2000, "labelled pairs for reward-model training").min(1),
-        ParamSpec::integer("held_out", 500, "further pairs to measure reward-model accuracy").min(1)}},
+       {ParamSpec::string("source", "simulated",
+                          "simulated: the SFT policy's samples labelled by the annotator plugin; dataset: the pairs "
+                          "and labels of [dataset]")
+            .one_of({"simulated", "dataset"}),
+        ParamSpec::integer("pairs", 2000, "labelled pairs for reward-model training (simulated)").min(1),
+        ParamSpec::integer("held_out", 500, "further pairs to measure reward-model accuracy (simulated)").min(1)}},
+      {"dataset",
+       {ParamSpec::string("path", "", "the preference file, JSON Lines or CSV (relative to the experiment)"),
+        ParamSpec::string("format", "auto", "auto (from the extension: .jsonl, .json, .csv), jsonl or csv")
+            .one_of({"auto", "jsonl", "csv"}),
+        ParamSpec::string("prompt", "prompt",
+                          "column of the prompt; absent from a row: chosen and rejected are whole conversations"),
+        ParamSpec::string("chosen", "chosen", "column of the preferred response"),
+        ParamSpec::string("rejected", "rejected", "column of the other response"),
+        ParamSpec::string("responses", "responses", "column of a list of responses, ranked or rated"),
+        ParamSpec::string("ranks", "ranks", "column of the responses' ranks (1 = best)"),
+        ParamSpec::string("ratings", "ratings", "column of the responses' ratings (higher is better)"),
+        ParamSpec::string("annotator", "annotator", "column of who judged (optional)"),
+        ParamSpec::string("tie", "tie", "column that is true where the two responses were judged equal (optional)"),
+        ParamSpec::string("split", "split", "column naming each row's split (optional)"),
+        ParamSpec::string("held_out_split", "test", "the split value of held-out rows"),
+        ParamSpec::real("held_out", 0.1, "without a split column: this fraction of the pairs is held out")
+            .min(0.0)
+            .max(0.9),
+        ParamSpec::string("votes", "each",
+                          "each: every vote is a training example (several votes act as a soft label); majority: one "
+                          "example per pair, its majority's verdict")
+            .one_of({"each", "majority"}),
+        ParamSpec::string("labels", "human",
+                          "human: train on the file's labels; annotator: on the annotator plugin's labels of the same "
+                          "pairs (both are compared either way)")
+            .one_of({"human", "annotator"}),
+        ParamSpec::boolean("dedup", true, "the same judgment (prompt, responses, verdict, annotator) counts once"),
+        ParamSpec::integer("max_bad_rows", 0, "malformed rows skipped before the file is refused").min(0)}},
       {"reward_models",
        {ParamSpec::integer("members", 3, "reward models in the ensemble (different seeds)").min(1).max(64),
         ParamSpec::boolean("bootstrap", false, "train each member on a bootstrap resample of the pairs")}},
@@ -90,6 +143,26 @@ const config::Node& plugin_section(const config::Node& config, PluginKind kind) 
     throw ConfigError(fmt::format("the experiment names no {} plugin: add [{}] plugin = \"...\"", to_string(kind),
                                   to_string(kind)));
   return *section;
+}
+
+const std::vector<std::pair<std::string, std::string>>& data_file_settings() {
+  static const std::vector<std::pair<std::string, std::string>> settings = {
+      {"sft", "data"}, {"prompts", "path"}, {"dataset", "path"}};
+  return settings;
+}
+
+void resolve_experiment_paths(config::Node& config, const std::filesystem::path& experiment_folder) {
+  auto settings = data_file_settings();
+  settings.emplace_back("policy", "checkpoint");
+  for (const auto& [section_name, key] : settings) {
+    config::Node* section = config.child(section_name);
+    config::Node* node = section != nullptr && section->is_table() ? section->child(key) : nullptr;
+    auto* path = node != nullptr ? std::get_if<std::string>(&node->value) : nullptr;
+    if (path == nullptr || path->empty()) continue;
+    const char* home = std::getenv("HOME");
+    if (path->starts_with("~/") && home != nullptr) *path = (std::filesystem::path(home) / path->substr(2)).string();
+    if (std::filesystem::path(*path).is_relative()) *path = (experiment_folder / *path).lexically_normal().string();
+  }
 }
 
 std::int64_t trial_seed(const config::Node& config) {

@@ -1,8 +1,9 @@
-// The pipeline's own sections ([policy], [sft], [preferences], [reward_models], [train], [eval],
-// [runtime], [tracking]) and the trial's seed: schemas checked like plugin parameters.
+// The pipeline's own sections ([policy], [sft], [prompts], [preferences], [dataset],
+// [reward_models], [train], [eval], [runtime], [tracking]) and the trial's seed: schemas checked like plugin parameters.
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <utility>
 #include <vector>
@@ -29,6 +30,14 @@ config::BuiltinOptions plugin_options(const Registry& registry);
 const config::Node& plugin_section(const config::Node& config, PluginKind kind);
 // The plugin it names.
 inline const std::string& plugin_name(const config::Node& section) { return std::get<std::string>(section.child("plugin")->value); }
+
+// The settings that name data files: [sft] data, [prompts] path, [dataset] path.
+const std::vector<std::pair<std::string, std::string>>& data_file_settings();
+
+// Makes the file settings that are relative (the data files, [policy] checkpoint) absolute,
+// relative to `experiment_folder` (a leading "~/" is the home folder), so a run's resolved.toml
+// names the same files from anywhere.
+void resolve_experiment_paths(config::Node& config, const std::filesystem::path& experiment_folder);
 
 // The trial's seed: `seed`, 0 when absent; ConfigError when it is not an integer >= 0.
 std::int64_t trial_seed(const config::Node& config);

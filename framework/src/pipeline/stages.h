@@ -2,7 +2,11 @@
 //
 //   stage          settings                     plugins (their sections too)  upstream
 //   sft            [policy] [sft]               task                          -
-//   preferences    [preferences] eval.temperature annotator                   sft
+//   preferences    [preferences] [prompts]      annotator                     sft
+//                  [dataset] eval.temperature
+//
+// A data file a stage's settings name ([sft] data, [prompts] path, [dataset] path) enters its key
+// by content.
 //   reward_models  [reward_models]              reward_model                  preferences
 //
 // A stage's cache key is computed from its declaration alone: the resolved values (defaults

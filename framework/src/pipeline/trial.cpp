@@ -9,6 +9,8 @@
 #include "config/validate.h"
 #include "files.h"
 #include "run_files.h"
+#include "data/preference_dataset.h"
+#include "data/text_files.h"
 #include "pipeline/agreement.h"
 #include "pipeline/checkpoint.h"
 #include "pipeline/evaluator.h"
@@ -85,7 +87,115 @@ void check_policy_setting(const config::Node& config, const Registry& registry) 
   PolicySource(config, *create_plugin<Task>(registry, config));
 }
 
+void check_data_settings(const config::Node& config, const Registry& registry) {
+  const bool from_dataset = pipeline_section(config, "preferences").get<std::string>("source") == "dataset";
+  if (from_dataset) {
+    const std::string source = origin_of(config, "preferences", "source");
+    for (const char* key : {"pairs", "held_out"})
+      if (origin_of(config, "preferences", key) != "the default")
+        throw ConfigError(fmt::format("{}: [preferences] {} counts simulated pairs, but {} sets source = \"dataset\": "
+                                      "the file's pairs are used, and [dataset] held_out or split chooses the held-out "
+                                      "ones; remove it",
+                                      origin_of(config, "preferences", key), key, source));
+    if (pipeline_section(config, "dataset").get<std::string>("path").empty())
+      throw ConfigError(fmt::format("{} sets [preferences] source = \"dataset\", but no [dataset] path names the file",
+                                    source));
+  }
+  std::string first_file;  // the origin of the first data file in use
+  for (const auto& [section, key] : data_file_settings()) {
+    const std::string path = pipeline_section(config, section).get<std::string>(key);
+    if (path.empty() || (section == "dataset" && !from_dataset)) continue;
+    std::error_code error;
+    if (!fs::is_regular_file(path, error))
+      throw ConfigError(fmt::format("{}: [{}] {}: no file {}", origin_of(config, section, key), section, key, path));
+    if (first_file.empty()) first_file = fmt::format("{} ([{}] {})", origin_of(config, section, key), section, key);
+  }
+  if (first_file.empty()) return;
+  const auto task = create_plugin<Task>(registry, config);
+  if (as_text_task(*task) == nullptr)
+    throw ConfigError(fmt::format("{}: a data file of text needs a task whose tokens are text (such as sentiment); {} "
+                                  "speaks tokens of its own",
+                                  first_file, task->display_name()));
+}
+
 namespace {
+
+// The experiment's task with the data files' prompts and corpus where they are given: prompts
+// drawn with replacement from `prompts`, the SFT corpus from `corpus`; all else the task's own.
+class DataTask final : public Task {
+ public:
+  DataTask(const Task& task, at::Tensor prompts, std::optional<Sequences> corpus = std::nullopt)
+      : task_(task), prompts_(std::move(prompts)), corpus_(std::move(corpus)) {}
+
+ protected:
+  std::int64_t do_vocab_size() const override { return task_.vocab_size(); }
+  std::int64_t do_eos_token() const override { return task_.eos_token(); }
+  std::int64_t do_prompt_length() const override { return task_.prompt_length(); }
+  std::int64_t do_max_response_length() const override { return task_.max_response_length(); }
+  std::vector<std::string> do_attribute_names() const override { return task_.attribute_names(); }
+  at::Tensor do_gold_weights() const override { return task_.gold_weights(); }
+  at::Tensor do_sample_prompts(std::int64_t n, at::Generator& generator) const override {
+    if (!prompts_.defined()) return task_.sample_prompts(n, generator);
+    return prompts_.index_select(0, at::randint(prompts_.size(0), {n}, generator, at::kLong));
+  }
+  // Every row of the file as evenly as n allows: shuffled passes over it.
+  Sequences do_sample_corpus(std::int64_t n, at::Generator& generator) const override {
+    if (!corpus_) return task_.sample_corpus(n, generator);
+    const std::int64_t rows = corpus_->prompts.size(0);
+    std::vector<at::Tensor> passes;
+    for (std::int64_t drawn = 0; drawn < n; drawn += rows) passes.push_back(at::randperm(rows, generator, at::kLong));
+    return select_rows(*corpus_, at::cat(passes).narrow(0, 0, n));
+  }
+  at::Tensor do_score_attributes(const Sequences& sequences) const override { return task_.score_attributes(sequences); }
+
+ private:
+  const Task& task_;
+  at::Tensor prompts_;               // [prompts, prompt_length] on the CPU, or undefined: the task's
+  std::optional<Sequences> corpus_;  // or the task's
+};
+
+// The [prompts] and [sft] data files, read in the task's tokens.
+struct DataFiles {
+  std::optional<data::PromptFile> prompts;
+  std::optional<data::CompletionFile> corpus;
+
+  json report() const {
+    json out = json::object();
+    if (prompts) out["prompts"] = prompts->report;
+    if (corpus) out["sft"] = corpus->report;
+    return out;
+  }
+};
+
+DataFiles read_data_files(const config::Node& config, const Task& task, const std::function<void(const std::string&)>& log) {
+  DataFiles out;
+  const Params prompts = pipeline_section(config, "prompts");
+  const Params sft = pipeline_section(config, "sft");
+  const TextTask* text = as_text_task(task);
+  if (!prompts.get<std::string>("path").empty() && text != nullptr) {
+    out.prompts = data::read_prompt_file({.file = prompts.get<std::string>("path"),
+                                          .format = prompts.get<std::string>("format"),
+                                          .prompt = prompts.get<std::string>("prompt"),
+                                          .split = prompts.get<std::string>("split"),
+                                          .held_out_split = prompts.get<std::string>("held_out_split"),
+                                          .held_out = prompts.get<double>("held_out"),
+                                          .max_bad_rows = prompts.get<std::int64_t>("max_bad_rows")},
+                                         *text);
+    log(fmt::format("prompts: {} for training, {} held out, from {}", out.prompts->train.size(0),
+                    out.prompts->held_out.size(0), prompts.get<std::string>("path")));
+  }
+  if (!sft.get<std::string>("data").empty() && text != nullptr) {
+    out.corpus = data::read_completion_file({.file = sft.get<std::string>("data"),
+                                             .format = sft.get<std::string>("format"),
+                                             .prompt = sft.get<std::string>("prompt"),
+                                             .completion = sft.get<std::string>("completion"),
+                                             .max_bad_rows = sft.get<std::int64_t>("max_bad_rows")},
+                                            *text);
+    log(fmt::format("sft: {} prompts and completions from {}", out.corpus->corpus.prompts.size(0),
+                    sft.get<std::string>("data")));
+  }
+  return out;
+}
 
 // What the stages of one trial share.
 struct TrialSetup {
@@ -94,7 +204,8 @@ struct TrialSetup {
   const TrialOptions& options;
   std::int64_t seed;
   Runtime runtime;
-  const Task& task;
+  const Task& task;       // the plugin's, with the data files' prompts and corpus
+  const TextTask* text;   // the plugin's text interface, or null
   PolicySource policy;
   StageCache cache;
 
@@ -172,13 +283,73 @@ Policy sft_stage(const TrialSetup& setup, const StageKey& key, StageRecord& reco
   return sft;
 }
 
+// The pairs of [dataset], labelled by their annotators and, for comparison, by the annotator
+// plugin (AlpacaFarm's agreement check): training pairs first, then the held-out ones.
+json dataset_preferences(const TrialSetup& setup, const StageSettings& settings, const Annotator& annotator,
+                         const fs::path& dir) {
+  const auto text = [&](const char* key) { return settings.get<std::string>("dataset", key); };
+  const data::DatasetOptions options{.file = text("path"),
+                                     .format = text("format"),
+                                     .prompt = text("prompt"),
+                                     .chosen = text("chosen"),
+                                     .rejected = text("rejected"),
+                                     .responses = text("responses"),
+                                     .ranks = text("ranks"),
+                                     .ratings = text("ratings"),
+                                     .annotator = text("annotator"),
+                                     .tie = text("tie"),
+                                     .split = text("split"),
+                                     .held_out_split = text("held_out_split"),
+                                     .held_out = settings.get<double>("dataset", "held_out"),
+                                     .votes = text("votes"),
+                                     .dedup = settings.get<bool>("dataset", "dedup"),
+                                     .max_bad_rows = settings.get<std::int64_t>("dataset", "max_bad_rows")};
+  const TextTask* task = setup.text;
+  if (task == nullptr) throw std::logic_error("check_data_settings lets only text tasks read a dataset");
+  setup.log("preferences: reading " + options.file.string());
+  const data::DatasetPairs pairs = data::read_preference_dataset(options, *task);
+  json report = pairs.report;
+  setup.log(fmt::format("preferences: {} pairs ({} held out) from {} rows: {} votes, {} ties, {} bad rows skipped",
+                        pairs.size(), report["held_out_pairs"].get<std::int64_t>(), report["rows"].get<std::int64_t>(),
+                        report["votes"].get<std::int64_t>(), report["tie_votes"].get<std::int64_t>(),
+                        report["bad_rows"].get<std::int64_t>()));
+
+  at::Generator generator = seeded(setup.stream(2));
+  const at::Tensor prompt_ids = std::get<1>(at::unique_dim(pairs.a.prompts, 0, /*sorted=*/true, /*return_inverse=*/true));
+  const PairsToLabel to_label{setup.task.score_attributes(pairs.a), setup.task.score_attributes(pairs.b),
+                              pairs.a.lengths, pairs.b.lengths, prompt_ids, setup.task.gold_weights()};
+  const Labels simulated = annotator.label(to_label, generator);
+  const at::Tensor gold = [&] {
+    const FullPrecision full_precision;
+    return to_label.gold_a().gt(to_label.gold_b());
+  }();
+  report["human"] = data::human_agreement(pairs, gold, simulated);
+  report["annotator"] = agreement_report(simulated, gold);
+
+  std::int64_t train_pairs = 0;
+  const PreferenceData examples = text("labels") == "human"
+                                      ? data::dataset_examples(pairs, options.votes, train_pairs)
+                                      : data::relabelled_examples(pairs, simulated, train_pairs);
+  if (train_pairs == 0 || train_pairs == examples.size())
+    throw ConfigError(fmt::format("{}: {} training and {} held-out examples; both need some ([dataset] held_out or "
+                                  "split chooses the held-out pairs)",
+                                  options.file.string(), train_pairs, examples.size() - train_pairs));
+  report["labels"] = text("labels");
+  report["train_pairs"] = train_pairs;
+  report["held_out_examples"] = examples.size() - train_pairs;
+  save_preferences(examples, dir / "pairs.pt");
+  return report;
+}
+
 // Stage preferences: pairs of SFT samples at the evaluation temperature, labelled by the
-// annotator from their gold attributes.
+// annotator from their gold attributes; or the pairs of a dataset.
 PreferenceData preferences_stage(const TrialSetup& setup, const StageKey& key, Policy& sft, const Annotator& annotator,
                                  StageRecord& record) {
   record = cached_stage(setup, kPreferencesStage, key, [&](const fs::path& dir, const StageSettings& settings) {
-    const std::int64_t count = settings.get<std::int64_t>("preferences", "pairs") +
-                               settings.get<std::int64_t>("preferences", "held_out");
+    if (settings.get<std::string>("preferences", "source") == "dataset")
+      return dataset_preferences(setup, settings, annotator, dir);
+    const std::int64_t pairs = settings.get<std::int64_t>("preferences", "pairs");
+    const std::int64_t count = pairs + settings.get<std::int64_t>("preferences", "held_out");
     const double temperature = settings.get<double>("eval", "temperature");
     setup.log(fmt::format("preferences: sampling and labelling {} pairs", count));
     at::Generator generator = seeded(setup.stream(2));
@@ -196,7 +367,9 @@ PreferenceData preferences_stage(const TrialSetup& setup, const StageKey& key, P
       const FullPrecision full_precision;
       return to_label.gold_a().gt(to_label.gold_b());
     }();
-    return agreement_report(labels, gold);
+    json report = agreement_report(labels, gold);
+    report["train_pairs"] = pairs;
+    return report;
   });
   return load_preferences(record.dir / "pairs.pt").to(setup.runtime.device);
 }
@@ -231,6 +404,35 @@ std::vector<std::unique_ptr<RewardModel>> reward_models_stage(const TrialSetup& 
     models.back()->load(sft, (record.dir / ("member" + std::to_string(m))).string());
   }
   return models;
+}
+
+// Answers of the trained and the reference policy to the first evaluation prompts, as text, with
+// their gold and proxy rewards: what a text task's numbers are about, for a reader.
+void write_samples(const fs::path& file, const TextTask& text, const Task& task, const Evaluator& evaluator,
+                   Policy& policy, Policy& reference, const torch::Tensor& prompts, double temperature,
+                   std::uint64_t seed) {
+  constexpr std::int64_t kSamples = 16;
+  const torch::Tensor some = prompts.narrow(0, 0, std::min<std::int64_t>(kSamples, prompts.size(0)));
+  at::Generator generator = seeded(seed);
+  const std::int64_t eos = task.eos_token();
+  const auto answer = [&](Policy& by) {
+    return by->sample(some, task.max_response_length(), {.temperature = temperature}, eos, generator);
+  };
+  const Sequences trained = answer(policy), before = answer(reference);
+  const torch::Tensor gold_trained = task.gold_reward(trained).cpu(), gold_before = task.gold_reward(before).cpu();
+  const torch::Tensor proxy_trained = evaluator.proxy_reward(trained).cpu(), proxy_before = evaluator.proxy_reward(before).cpu();
+  std::string lines;
+  for (std::int64_t row = 0; row < some.size(0); ++row)
+    lines += json{{"prompt", text.decode(prompt_ids(trained, row))},
+                  {"policy", text.decode(response_ids(trained, row, eos))},
+                  {"policy_gold", gold_trained[row].item<double>()},
+                  {"policy_proxy", proxy_trained[row].item<double>()},
+                  {"reference", text.decode(response_ids(before, row, eos))},
+                  {"reference_gold", gold_before[row].item<double>()},
+                  {"reference_proxy", proxy_before[row].item<double>()}}
+                 .dump() +
+             "\n";
+  write_atomically(file, lines);
 }
 
 // Each member's accuracy on the held-out pairs, against gold and against the labels.
@@ -271,12 +473,16 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
   const auto ensemble = create_plugin<Ensemble>(registry, config);
   const auto algorithm = create_plugin<Algorithm>(registry, config);
   const std::int64_t response_length = task->max_response_length();
+  const DataFiles files = read_data_files(config, *task, log);
+  const DataTask world(*task, files.prompts ? files.prompts->train : torch::Tensor(),
+                       files.corpus ? std::optional(files.corpus->corpus) : std::nullopt);
   const TrialSetup setup{.config = config,
                          .registry = registry,
                          .options = options,
                          .seed = seed,
                          .runtime = runtime,
-                         .task = *task,
+                         .task = world,
+                         .text = as_text_task(*task),
                          .policy = PolicySource(config, *task),
                          .cache = StageCache(options.cache_dir)};
   const TrialStageKeys keys = trial_stage_keys(config, registry, seed, runtime);
@@ -284,9 +490,21 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
   StageRecord sft_record, preference_record, reward_model_record;
   Policy sft = sft_stage(setup, keys.sft, sft_record);
   const PreferenceData all = preferences_stage(setup, keys.preferences, sft, *annotator, preference_record);
-  const std::int64_t pairs = preference_params.get<std::int64_t>("pairs");
+  const auto pairs = preference_record.report.at("train_pairs").get<std::int64_t>();
   const PreferenceData train = all.select(torch::arange(pairs, torch::kLong));
   const PreferenceData test = all.select(torch::arange(pairs, all.size(), torch::kLong));
+  // The prompts to train and evaluate on: a prompt file's splits; else a dataset's, its training
+  // pairs' and its held-out pairs'; else the task's.
+  const bool from_dataset = preference_params.get<std::string>("source") == "dataset";
+  const auto unique_prompts = [](const PreferenceData& pairs) {
+    return std::get<0>(at::unique_dim(pairs.a.prompts.to(at::kCPU), 0));
+  };
+  const DataTask training_task(*task, files.prompts ? files.prompts->train
+                                      : from_dataset ? unique_prompts(train)
+                                                     : torch::Tensor());
+  const DataTask evaluation_task(*task, files.prompts ? files.prompts->held_out
+                                        : from_dataset ? unique_prompts(test)
+                                                       : torch::Tensor());
   auto models = reward_models_stage(setup, keys.reward_models, sft, train, reward_model_record);
   json stages = {{"sft", sft_record.summary()}, {"preferences", preference_record.summary()}};
   stages["reward_models"] = {{"key", reward_model_record.key},
@@ -296,7 +514,7 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
   // Evaluation prompts and the reference policy's answers to them (for normalization, win rate).
   at::Generator eval_generator = seeded(setup.stream(3));
   const torch::Tensor eval_prompts =
-      task->sample_prompts(eval_params.get<std::int64_t>("prompts"), eval_generator).to(device);
+      evaluation_task.sample_prompts(eval_params.get<std::int64_t>("prompts"), eval_generator).to(device);
   Sequences reference_answers =
       sft->sample(eval_prompts, response_length, {.temperature = temperature}, task->eos_token(), eval_generator);
   Policy policy = copy_policy(sft);
@@ -320,7 +538,7 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
   AlgorithmContext context{
       .policy = policy,
       .reference = sft,
-      .task = *task,
+      .task = training_task,
       .preferences = train,
       .proxy_reward = [&](const Sequences& s) { return evaluator.proxy_reward(s); },
       .evaluation_prompts = eval_prompts,
@@ -368,12 +586,16 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
                     {"best_gold", *best},
                     {"reference_gold", evaluator.reference_gold()},
                     {"stages", stages},
+                    {"data", files.report()},
                     {"threads", {{"blas", threads.blas}, {"intra_op", threads.intra_op}, {"blas_library", blas}}},
                     {"runtime", {{"device", device.str()}, {"dtype", runtime.dtype_name()}}},
                     {"seed", seed}};
   // A pruned trial that could not stop completed its budget; a diverged one diverged all the same.
   if (ended && (stopped_early || ended->first == "diverged")) result.summary[ended->first] = ended->second;
   if (train_params.get<bool>("save_policy")) save_policy(*policy, options.run_dir / run_files::kPolicy);
+  if (setup.text != nullptr)
+    write_samples(options.run_dir / run_files::kSamples, *setup.text, *task, evaluator, policy, sft, eval_prompts,
+                  temperature, setup.stream(5));
   run_files::write_summary(options.run_dir, result.summary);
   fs::remove_all(checkpoint_dir);
   return result;

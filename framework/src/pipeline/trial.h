@@ -52,6 +52,11 @@ void check_device_setting(const config::Node& config);
 // headers; not its weights) that can be the experiment's task's policy: ConfigError naming the
 // setting otherwise. Where trials are planned, before any runs.
 void check_policy_setting(const config::Node& config, const Registry& registry);
+// That the data files in use ([sft] data, [prompts] path, [dataset] path with source = "dataset")
+// are files and the task a text task, and that no [preferences] setting of the simulated source
+// is given beside source = "dataset". ConfigError naming the setting otherwise. The files' rows
+// are checked when the trial reads them.
+void check_data_settings(const config::Node& config, const Registry& registry);
 
 TrialResult run_trial(const config::Node& config, const Registry& registry, const TrialOptions& options);
 

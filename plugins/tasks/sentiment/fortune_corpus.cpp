@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -186,8 +187,13 @@ std::vector<std::int64_t> BytePairTokenizer::encode_chunk(std::string_view chunk
   std::vector<std::int32_t> symbols;
   for (const char c : chunk) {
     const auto byte = static_cast<unsigned char>(c);
-    if (char_ids_[byte] == 0)
-      throw std::invalid_argument("the tokenizer never saw the character " + std::to_string(byte) + " in training");
+    if (char_ids_[byte] == 0) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02x", byte);
+      throw std::invalid_argument(std::string("the tokenizer never saw the character ") +
+                                  (byte >= 0x20 && byte < 0x7f ? std::string{'\'', c, '\''} : std::string("byte ") + hex) +
+                                  " in training (it knows the fortunes' printable ASCII)");
+    }
     symbols.push_back(char_ids_[byte]);
   }
   // Merges in the order training learned them: the earliest-learned pair present, each time.

@@ -3,6 +3,7 @@
 // scripts/install-peers.sh installs).
 #include <prefopt/error.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
@@ -73,7 +74,7 @@ World make_world(const prefopt::Params& params) {
   }
 }
 
-class SentimentTask final : public prefopt::Task {
+class SentimentTask final : public prefopt::TextTask {
  public:
   explicit SentimentTask(const prefopt::Params& params) : world_(make_world(params)) {}
 
@@ -93,6 +94,17 @@ class SentimentTask final : public prefopt::Task {
   at::Tensor do_score_attributes(const prefopt::Sequences& sequences) const override {
     return world_.attributes(sequences);
   }
+  // Whitespace runs become one space, as in the corpus the tokenizer learned from.
+  std::vector<std::int64_t> do_encode(const std::string& text) const override {
+    std::string folded;
+    for (const char c : text) {
+      const bool space = std::isspace(static_cast<unsigned char>(c)) != 0;
+      if (!space) folded += c;
+      else if (folded.empty() || folded.back() != ' ') folded += ' ';
+    }
+    return world_.tokenizer().encode(folded);
+  }
+  std::string do_decode(const std::vector<std::int64_t>& ids) const override { return world_.tokenizer().decode(ids); }
 
  private:
   World world_;
