@@ -117,8 +117,7 @@ void records_harness(const std::uint8_t* data, std::size_t size) {
   data::Records records;
   try {
     records = data::read_records(file, csv ? data::FileFormat::csv : data::FileFormat::jsonl);
-  } catch (const std::runtime_error&) {  // a CSV file without a header, or cut inside a quote
-    check(csv, "a JSON Lines file always reads: a bad line is a bad row");
+  } catch (const ConfigError&) {  // a CSV file without a header or cut inside a quote; a JSON array
     return;
   }
   const auto lines = static_cast<std::int64_t>(std::count(text.begin(), text.end(), '\n')) + 1;

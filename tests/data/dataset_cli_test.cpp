@@ -28,14 +28,16 @@ fs::path small_lexicon(const test::TempDir& dir) {
 // The people judged one word's valence, so DPO, which learns from their pairs directly, must raise
 // the gold's sentiment; on pairs that differ in one word it also lowers fluency (likelihood
 // displacement: both responses lose probability), so its gold is not asserted. PPO climbs a reward
-// model of the same votes and must raise the gold itself. Measured at these settings: DPO (beta
-// 0.5, 120 updates) sentiment 0.046 -> 0.165, fluency -4.49 -> -5.31, gold -0.496 -> -0.463; PPO
-// (60 updates) gold -0.496 -> -0.078, standard error 0.024.
+// model of the same votes and must raise the gold itself. Measured at these settings (the
+// experiment's base policy, 512 held-out prompts): DPO (beta 0.5, 120 updates) sentiment 0.058 ->
+// 0.218, fluency -4.46 -> -4.72, gold -0.474 -> -0.337; PPO (60 updates) gold -0.474 -> 0.113,
+// standard error about 0.025. From a base policy with half the SFT, PPO's reward model was weaker
+// and 60 updates left gold where it was: the margin here is the base policy's.
 TEST_CASE("human votes from JSON Lines train DPO and a reward model + PPO on what the people judged",
           "[data][e2e]") {
   test::TempDir dir;
-  const std::vector<std::string> common = {"sft.steps=300", "sft.corpus_size=4096", "eval.prompts=512",
-                                           "train.eval_every=60", "--cache", (dir.path() / "cache").string()};
+  const std::vector<std::string> common = {"eval.prompts=512", "train.eval_every=60", "--cache",
+                                           (dir.path() / "cache").string()};
   for (const auto& [name, settings] : {std::pair{"dpo", "train.steps=120 algorithm.beta=0.5"},
                                        std::pair{"ppo", "train.steps=60"}}) {
     std::vector<std::string> args = {"run", kExperiment, "--out", (dir.path() / name).string(),
@@ -65,7 +67,7 @@ TEST_CASE("human votes from JSON Lines train DPO and a reward model + PPO on wha
   const auto& report = summary["stages"]["preferences"]["report"];
   CHECK(report["rows"] == 10000);
   CHECK(report["pairs"] == 1000);
-  CHECK(report["held_out_pairs"] == 200);
+  CHECK(report["held_out_pairs"].get<double>() == Approx(200).margin(10));  // a fifth of the 986 prompts' pairs
   CHECK(report["annotators"] == 10);
   CHECK(report["bad_rows"] == 0);
   CHECK(report["votes"].get<std::int64_t>() + report["tie_votes"].get<std::int64_t>() == 10000);
@@ -85,7 +87,7 @@ TEST_CASE("human votes from JSON Lines train DPO and a reward model + PPO on wha
   const auto again = nlohmann::json::parse(test::read_file(dir.path() / "relabelled/summary.json"));
   const auto& labels = again["stages"]["preferences"]["report"];
   CHECK(labels["labels"] == "annotator");
-  CHECK(labels["train_pairs"] == 800);
+  CHECK(labels["train_examples"] == 1000 - report["held_out_pairs"].get<std::int64_t>());  // a label per pair
   CHECK(labels["human"] == report["human"]);
 }
 

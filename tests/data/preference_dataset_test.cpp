@@ -11,6 +11,7 @@
 
 #include "data/preference_dataset.h"
 #include "data/records.h"
+#include "data/rows.h"
 #include "data/text_files.h"
 #include "prefopt/error.h"
 #include "support.h"
@@ -217,7 +218,11 @@ TEST_CASE("CSV: quoted commas, quotes and newlines, lists as JSON, rows' first l
   CHECK(task.decode(response_ids(pairs.a, 0, 0)) == "bb");
 
   const fs::path open_quote = write(dir, "open.csv", "prompt,chosen\n\"never closed,x\n");
-  CHECK_THROWS_WITH(read_records(open_quote, FileFormat::csv), Catch::Contains("a quote is not closed"));
+  CHECK_THROWS_WITH(read_records(open_quote, FileFormat::csv),
+                    Catch::Contains("open.csv:2: the file ends inside this row's quoted field"));
+  const fs::path array = write(dir, "array.json", "\n[{\"prompt\": \"p\"}]\n");
+  CHECK_THROWS_WITH(read_records(array, FileFormat::jsonl),
+                    Catch::Contains("array.json:2: a JSON array; prefopt reads JSON Lines, one object a line"));
   CHECK_THROWS_WITH(file_format(dir.path() / "data.parquet", "auto", "[dataset] format"),
                     Catch::Contains("[dataset] format: cannot tell the format of"));
 }
@@ -240,7 +245,8 @@ TEST_CASE("bad rows: file, line, column and the setting to fix, up to max_bad_ro
   const std::string where = file.string() + ":";
   CHECK_THAT(message, Catch::Contains("9 malformed rows ([dataset] max_bad_rows = 0 allows 0)"));
   CHECK_THAT(message, Catch::Contains(where + "2: not valid JSON"));
-  CHECK_THAT(message, Catch::Contains(where + "3: no column 'prompt' ([dataset] prompt) (did you mean 'promt'?)"));
+  CHECK_THAT(message, Catch::Contains(where + "3: no column 'prompt' ([dataset] prompt); without one, chosen and "
+                                               "rejected must be conversations"));
   CHECK_THAT(message, Catch::Contains(where + "4: a JSON array, not an object"));
   CHECK_THAT(message, Catch::Contains(where + "5: no token for 'A'"));
   CHECK_THAT(message, Catch::Contains(where + "6: the prompt is empty"));
@@ -275,7 +281,7 @@ TEST_CASE("without a split column a fixed fraction of the pairs is held out, the
   const DatasetPairs again = read_preference_dataset({.file = file, .held_out = 0.25}, task);
   CHECK(std::count(first.held_out.begin(), first.held_out.end(), true) == 65);  // 260 pairs × 0.25
   CHECK(first.held_out == again.held_out);
-  CHECK(first.report["held_out_by"] == "a fixed random 0.25 of the pairs");
+  CHECK(first.report["held_out_by"] == "a fixed random 0.25 of the prompts");
   CHECK_THAT(refusal({.file = write(dir, "empty.jsonl", "\n\n")}), Catch::Contains("no preference pairs in the file"));
 }
 
@@ -327,4 +333,26 @@ TEST_CASE("completion files: each row a prompt and its completion, ended by EOS 
   CHECK(task.decode(response_ids(sft.corpus, 1, 0)) == "a lon");
   CHECK(sft.report["completions_cut"] == 1);
   CHECK(sft.report["examples"] == 2);
+}
+
+TEST_CASE("splits: a pair's rows agree, and no held-out prompt is trained on", "[data]") {
+  test::TempDir dir;
+  const LetterTask task;
+  const fs::path conflicting = write(dir, "conflict.jsonl",
+                                     R"({"prompt": "p", "chosen": "a", "rejected": "b", "split": "train"})" "\n"
+                                     R"({"prompt": "p", "chosen": "b", "rejected": "a", "split": "test"})" "\n");
+  CHECK_THAT(refusal({.file = conflicting}),
+             Catch::Contains("conflict.jsonl:2: split 'test', but line 1 put the same pair in split 'train'"));
+  // A ranking row gives three pairs of one prompt: all held out or none, whichever prompts are drawn.
+  std::string text;
+  for (char c = 'a'; c <= 't'; ++c)
+    text += fmt::format(R"({{"prompt": "{}", "responses": ["aa", "bb", "cc"], "ranks": [1, 2, 3]}})" "\n", c);
+  const DatasetPairs pairs = read_preference_dataset({.file = write(dir, "ranked.jsonl", text), .held_out = 0.5}, task);
+  REQUIRE(pairs.size() == 60);
+  for (std::int64_t prompt = 0; prompt < 20; ++prompt) {
+    const auto first = static_cast<std::size_t>(3 * prompt);
+    CHECK(pairs.held_out[first] == pairs.held_out[first + 1]);
+    CHECK(pairs.held_out[first] == pairs.held_out[first + 2]);
+  }
+  CHECK(std::count(pairs.held_out.begin(), pairs.held_out.end(), true) == 30);
 }

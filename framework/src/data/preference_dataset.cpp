@@ -6,10 +6,10 @@
 #include <algorithm>
 #include <map>
 #include <numeric>
+#include <set>
 #include <stdexcept>
 
 #include "data/rows.h"
-#include "data/text_files.h"
 #include "files.h"
 #include "pipeline/agreement.h"
 #include "prefopt/error.h"
@@ -58,7 +58,10 @@ class RowReader : public Cells {
   Judgment implicit_prompt(bool tie, const Judged& judged) const {
     const auto chosen = conversation(cell(options_.chosen, "chosen"));
     const auto rejected = conversation(cell(options_.rejected, "rejected"));
-    if (!chosen || !rejected) cell(options_.prompt, "prompt");  // throws: texts need their prompt
+    if (!chosen || !rejected)
+      throw RowProblem(fmt::format("no column '{}' ([dataset] prompt); without one, chosen and rejected must be "
+                                   "conversations that share their first messages, and here they are not",
+                                   options_.prompt));
     std::size_t shared = 0;
     while (shared < chosen->size() && shared < rejected->size() && (*chosen)[shared] == (*rejected)[shared]) ++shared;
     if (shared == 0) throw RowProblem("chosen and rejected share no first message to be the prompt");
@@ -105,11 +108,15 @@ class RowReader : public Cells {
   const Record& record_;
 };
 
+using Ids = std::vector<std::int64_t>;
+
+// Judgments of one prompt and two responses, in tokens: texts that differ only where the task's
+// tokenizer does not (whitespace, for the sentiment task) are the same pair.
 struct Pair {
-  std::string prompt, a, b;
+  Ids prompt, a, b;
   std::vector<std::string> votes_a, votes_b;  // annotators
   std::int64_t ties = 0;
-  bool held_out = false;
+  std::string split;
   std::int64_t line = 0;  // of its first judgment
 };
 
@@ -122,35 +129,44 @@ DatasetPairs read_preference_dataset(const DatasetOptions& options, const TextTa
   Encoder encode(task);
   std::int64_t duplicates = 0;
   std::vector<Pair> pairs;
-  std::map<std::tuple<std::string, std::string, std::string>, std::size_t> pair_of;  // (prompt, a, b) -> index
-  std::map<std::tuple<std::string, std::string, std::string, bool, std::string>, bool> seen;  // judgments, for dedup
+  std::map<std::tuple<Ids, Ids, Ids>, std::size_t> pair_of;  // (prompt, a, b) -> index
+  std::set<std::tuple<Ids, Ids, Ids, bool, std::string>> seen;  // judgments, for dedup
   for (const Record& record : records.rows) {
     std::vector<Judgment> judgments;
     try {
       judgments = RowReader(options, record).judgments();
       for (const Judgment& j : judgments) {
         if (encode(j.prompt).empty()) throw RowProblem("the prompt is empty");
-        encode(j.better);
-        encode(j.worse);
-        if (j.better == j.worse) throw RowProblem("the two responses are the same text");
+        if (encode(j.better) == encode(j.worse)) throw RowProblem("the two responses are the same text");
+        auto same = pair_of.find({encode(j.prompt), encode(j.worse), encode(j.better)});
+        if (same == pair_of.end()) same = pair_of.find({encode(j.prompt), encode(j.better), encode(j.worse)});
+        if (same != pair_of.end() && !j.split.empty() && !pairs[same->second].split.empty() &&
+            pairs[same->second].split != j.split)
+          throw RowProblem(fmt::format("split '{}', but line {} put the same pair in split '{}'", j.split,
+                                       pairs[same->second].line, pairs[same->second].split));
       }
-    } catch (const std::exception& e) {  // RowProblem, or text the task cannot spell
+    } catch (const RowProblem& e) {
+      bad.push_back({record.line, e.what()});
+      continue;
+    } catch (const std::invalid_argument& e) {  // text the task cannot spell
       bad.push_back({record.line, e.what()});
       continue;
     }
     for (Judgment& j : judgments) {
-      if (options.dedup && !seen.emplace(std::tuple{j.prompt, j.better, j.worse, j.tie, j.annotator}, true).second) {
+      const Ids &prompt = encode(j.prompt), &better = encode(j.better), &worse = encode(j.worse);
+      if (options.dedup && !seen.emplace(prompt, better, worse, j.tie, j.annotator).second) {
         ++duplicates;
         continue;
       }
-      auto found = pair_of.find({j.prompt, j.worse, j.better});
+      auto found = pair_of.find({prompt, worse, better});
       const bool swapped = found != pair_of.end();
-      if (!swapped) found = pair_of.find({j.prompt, j.better, j.worse});
+      if (!swapped) found = pair_of.find({prompt, better, worse});
       if (found == pair_of.end()) {
-        found = pair_of.emplace(std::tuple{j.prompt, j.better, j.worse}, pairs.size()).first;
-        pairs.push_back({j.prompt, j.better, j.worse, {}, {}, 0, j.split == options.held_out_split, j.line});
+        found = pair_of.emplace(std::tuple{prompt, better, worse}, pairs.size()).first;
+        pairs.push_back({prompt, better, worse, {}, {}, 0, j.split, j.line});
       }
       Pair& pair = pairs[found->second];
+      if (pair.split.empty()) pair.split = j.split;  // a row without a split takes its pair's
       if (j.tie) ++pair.ties;
       else (swapped ? pair.votes_b : pair.votes_a).push_back(j.annotator);
     }
@@ -159,13 +175,18 @@ DatasetPairs read_preference_dataset(const DatasetOptions& options, const TextTa
   refuse_bad_rows(file, bad, options.max_bad_rows, "[dataset] max_bad_rows");
   if (pairs.empty()) throw ConfigError(fmt::format("{}: no preference pairs in the file", file.string()));
 
-  // Without a split column, a fixed random draw: the same pairs are held out in every trial.
-  const bool has_split = std::any_of(records.rows.begin(), records.rows.end(),
-                                     [&](const Record& r) { return r.row.contains(options.split); });
-  if (!has_split) {
-    const std::vector<bool> held_out = fixed_held_out(pairs.size(), options.held_out);
-    for (std::size_t i = 0; i < pairs.size(); ++i) pairs[i].held_out = held_out[i];
-  }
+  // Held out by prompt, so no held-out prompt is trained on: by the split column (a pair's rows
+  // agree on it, checked above), or a fixed random fraction of the distinct prompts.
+  std::vector<const Pair*> firsts;  // each distinct prompt's first pair, in file order
+  std::set<Ids> listed;
+  for (const Pair& pair : pairs)
+    if (listed.insert(pair.prompt).second) firsts.push_back(&pair);
+  std::vector<std::string> splits;
+  for (const Pair* pair : firsts) splits.push_back(pair->split);
+  const bool has_split = has_column(records, options.split);
+  const std::vector<bool> flags = held_out_flags(splits, has_split, options.held_out_split, options.held_out);
+  std::map<Ids, bool> prompt_held_out;
+  for (std::size_t i = 0; i < firsts.size(); ++i) prompt_held_out.emplace(firsts[i]->prompt, flags[i]);
 
   // Tokens: the prompt's last prompt_length tokens, left-padded; each response and EOS, cut to
   // max_response_length.
@@ -195,16 +216,16 @@ DatasetPairs read_preference_dataset(const DatasetOptions& options, const TextTa
   std::int64_t votes = 0, ties = 0, identical = 0;
   for (std::int64_t row = 0; row < n; ++row) {
     const Pair& pair = pairs[static_cast<std::size_t>(row)];
-    cut_prompts += put_prompt(prompts, row, encode(pair.prompt));
-    cut_responses += put_response(responses_a, row, encode(pair.a));
-    cut_responses += put_response(responses_b, row, encode(pair.b));
+    cut_prompts += put_prompt(prompts, row, pair.prompt);
+    cut_responses += put_response(responses_a, row, pair.a);
+    cut_responses += put_response(responses_b, row, pair.b);
     const bool same = responses_a[row].equal(responses_b[row]);
     identical += same;
     // Two texts the cut makes the same tokens are no preference at all: every vote becomes a tie.
     out.votes_for_a.push_back(same ? std::vector<std::int64_t>{} : indices(pair.votes_a));
     out.votes_for_b.push_back(same ? std::vector<std::int64_t>{} : indices(pair.votes_b));
     out.ties.push_back(pair.ties + (same ? static_cast<std::int64_t>(pair.votes_a.size() + pair.votes_b.size()) : 0));
-    out.held_out.push_back(pair.held_out);
+    out.held_out.push_back(prompt_held_out.at(pair.prompt));
     votes += static_cast<std::int64_t>(out.votes_for_a.back().size() + out.votes_for_b.back().size());
     ties += out.ties.back();
   }
@@ -227,7 +248,7 @@ DatasetPairs read_preference_dataset(const DatasetOptions& options, const TextTa
                 {"pairs", n},
                 {"held_out_pairs", held},
                 {"held_out_by", has_split ? fmt::format("column '{}' = '{}'", options.split, options.held_out_split)
-                                          : fmt::format("a fixed random {} of the pairs", options.held_out)},
+                                          : fmt::format("a fixed random {} of the prompts", options.held_out)},
                 {"votes", votes},
                 {"tie_votes", ties},
                 {"identical_after_cut", identical},

@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 
 #include <fstream>
-#include <stdexcept>
 
 #include "prefopt/error.h"
 
@@ -26,7 +25,7 @@ namespace {
 
 std::ifstream open(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);
-  if (!in) throw std::runtime_error(fmt::format("cannot read {}", file.string()));
+  if (!in) throw ConfigError(fmt::format("cannot read {}", file.string()));
   return in;
 }
 
@@ -35,7 +34,12 @@ Records read_jsonl(const fs::path& file) {
   Records out;
   std::string text;
   for (std::int64_t line = 1; std::getline(in, text); ++line) {
-    if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const std::size_t start = text.find_first_not_of(" \t\r");
+    if (start == std::string::npos) continue;
+    if (out.rows.empty() && out.bad.empty() && text[start] == '[')
+      throw ConfigError(fmt::format("{}:{}: a JSON array; prefopt reads JSON Lines, one object a line (jq -c '.[]' "
+                                    "converts an array)",
+                                    file.string(), line));
     json row = json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (row.is_discarded())
       out.bad.push_back({line, "not valid JSON"});
@@ -74,9 +78,9 @@ Records read_csv(const fs::path& file) {
   csv_set_space_func(&parser, [](unsigned char) { return 0; });
   CsvState state;
   std::string text;
-  const auto fail = [&](const std::string& what) {
+  const auto fail = [&](std::int64_t line, const std::string& what) {
     csv_free(&parser);
-    throw std::runtime_error(fmt::format("{}:{}: {}", file.string(), state.line, what));
+    throw ConfigError(fmt::format("{}:{}: {}; a CSV file that does not parse is refused whole", file.string(), line, what));
   };
   // Line by line, so a row knows its first line: the one fed while no row had begun (libcsv's
   // state 0), the line a quoted field with newlines starts on.
@@ -85,15 +89,16 @@ Records read_csv(const fs::path& file) {
     if (!in.eof()) text += '\n';
     if (parser.pstate == kRowNotBegun) state.row_start = state.line;
     if (csv_parse(&parser, text.data(), text.size(), CsvState::on_field, CsvState::on_row, &state) != text.size())
-      fail(fmt::format("not CSV: {}", csv_strerror(csv_error(&parser))));
+      fail(state.line, fmt::format("not CSV: {}", csv_strerror(csv_error(&parser))));
     ++state.line;
   }
   if (csv_fini(&parser, CsvState::on_field, CsvState::on_row, &state) != 0)
-    fail("the file ends inside a quoted field (a quote is not closed)");
+    fail(state.row_start, "the file ends inside this row's quoted field (a quote is not closed)");
   csv_free(&parser);
 
   Records out;
-  if (state.rows.empty()) throw std::runtime_error(fmt::format("{}: empty: a CSV file starts with a header row", file.string()));
+  if (state.rows.empty())
+    throw ConfigError(fmt::format("{}: empty: a CSV file starts with a header row", file.string()));
   const std::vector<std::string>& header = state.rows.front();
   for (std::size_t r = 1; r < state.rows.size(); ++r) {
     const auto& fields = state.rows[r];

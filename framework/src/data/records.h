@@ -35,8 +35,9 @@ struct Records {
   std::size_t total = 0;    // rows in the file, good and bad
 };
 
-// Every row of `file`. A std::runtime_error when the file cannot be read, or, for CSV, has no
-// header or is cut inside a quoted field (the rest of the file would be one field).
+// Every row of `file`. A ConfigError when the file cannot be read, when a JSON Lines file is one
+// JSON array, or when a CSV file has no header or does not parse (a quote never closed: the rest
+// of the file would be one field).
 Records read_records(const std::filesystem::path& file, FileFormat format);
 
 }  // namespace prefopt::data

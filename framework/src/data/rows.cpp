@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <numeric>
+#include <random>
 
 #include "prefopt/error.h"
 #include "text.h"
@@ -101,6 +103,29 @@ bool put_response(at::Tensor& responses, std::int64_t row, const std::vector<std
   const auto kept = std::min<std::int64_t>(static_cast<std::int64_t>(ids.size()), width);
   std::copy(ids.begin(), ids.begin() + kept, responses[row].data_ptr<std::int64_t>());
   return static_cast<std::int64_t>(ids.size()) >= width;
+}
+
+bool has_column(const Records& records, const std::string& column) {
+  return std::any_of(records.rows.begin(), records.rows.end(), [&](const Record& r) { return r.row.contains(column); });
+}
+
+std::vector<bool> fixed_held_out(std::size_t n, double fraction) {
+  std::vector<std::size_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 shuffle(0);
+  std::shuffle(order.begin(), order.end(), shuffle);
+  std::vector<bool> held_out(n, false);
+  const auto count = static_cast<std::size_t>(fraction * static_cast<double>(n) + 0.5);
+  for (std::size_t i = 0; i < count; ++i) held_out[order[i]] = true;
+  return held_out;
+}
+
+std::vector<bool> held_out_flags(const std::vector<std::string>& splits, bool has_split,
+                                 const std::string& held_out_split, double fraction) {
+  if (!has_split) return fixed_held_out(splits.size(), fraction);
+  std::vector<bool> out;
+  for (const std::string& split : splits) out.push_back(split == held_out_split);
+  return out;
 }
 
 namespace {

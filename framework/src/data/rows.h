@@ -74,6 +74,16 @@ bool put_prompt(at::Tensor& prompts, std::int64_t row, const std::vector<std::in
 // there was no room for EOS (the response was cut).
 bool put_response(at::Tensor& responses, std::int64_t row, const std::vector<std::int64_t>& ids);
 
+// Whether any row has `column`.
+bool has_column(const Records& records, const std::string& column);
+
+// Which of `n` items are held out: a fixed random `fraction` of them, the same for the same n, so
+// every trial and seed holds out the same ones.
+std::vector<bool> fixed_held_out(std::size_t n, double fraction);
+// With a split column, the items whose split is `held_out_split`; without, fixed_held_out.
+std::vector<bool> held_out_flags(const std::vector<std::string>& splits, bool has_split,
+                                 const std::string& held_out_split, double fraction);
+
 // A ConfigError listing the first five as "file:line: problem" when there are more bad rows than
 // `max_bad_rows` (`setting` names that limit); sorts them by line.
 void refuse_bad_rows(const std::filesystem::path& file, std::vector<BadRow>& bad, std::int64_t max_bad_rows,

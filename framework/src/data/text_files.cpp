@@ -4,8 +4,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <numeric>
-#include <random>
 #include <set>
 
 #include "data/records.h"
@@ -14,17 +12,6 @@
 
 namespace prefopt::data {
 using nlohmann::json;
-
-std::vector<bool> fixed_held_out(std::size_t n, double fraction) {
-  std::vector<std::size_t> order(n);
-  std::iota(order.begin(), order.end(), 0);
-  std::mt19937_64 shuffle(0);
-  std::shuffle(order.begin(), order.end(), shuffle);
-  std::vector<bool> held_out(n, false);
-  const auto count = static_cast<std::size_t>(fraction * static_cast<double>(n) + 0.5);
-  for (std::size_t i = 0; i < count; ++i) held_out[order[i]] = true;
-  return held_out;
-}
 
 namespace {
 
@@ -41,33 +28,31 @@ PromptFile read_prompt_file(const PromptFileOptions& options, const TextTask& ta
   Records records = read_records(file, file_format(file, options.format, "[prompts] format"));
   std::vector<BadRow> bad = std::move(records.bad);
   Encoder encode(task);
-  // Distinct prompts, in file order, with their split.
+  // Distinct prompts (in tokens), in file order, with their split.
   std::vector<std::vector<std::int64_t>> prompts;
   std::vector<std::string> splits;
-  std::set<std::string> seen;
+  std::set<std::vector<std::int64_t>> seen;
   std::int64_t duplicates = 0;
   for (const Record& record : records.rows) {
     try {
       const Cells cells(record.row, "[prompts]");
-      const std::string text = cells.text(options.prompt, "prompt");
-      const std::vector<std::int64_t>& ids = encode(text);
+      const std::vector<std::int64_t>& ids = encode(cells.text(options.prompt, "prompt"));
       if (ids.empty()) throw RowProblem("the prompt is empty");
-      if (!seen.insert(text).second) {
+      if (!seen.insert(ids).second) {
         ++duplicates;
         continue;
       }
       prompts.push_back(ids);
       splits.push_back(cells.label(options.split, "split"));
-    } catch (const std::exception& e) {  // RowProblem, or text the task cannot spell
+    } catch (const RowProblem& e) {
+      bad.push_back({record.line, e.what()});
+    } catch (const std::invalid_argument& e) {  // text the task cannot spell
       bad.push_back({record.line, e.what()});
     }
   }
   refuse_bad_rows(file, bad, options.max_bad_rows, "[prompts] max_bad_rows");
-  const bool has_split = std::any_of(records.rows.begin(), records.rows.end(),
-                                     [&](const Record& r) { return r.row.contains(options.split); });
-  std::vector<bool> held_out = fixed_held_out(prompts.size(), options.held_out);
-  if (has_split)
-    for (std::size_t i = 0; i < prompts.size(); ++i) held_out[i] = splits[i] == options.held_out_split;
+  const std::vector<bool> held_out =
+      held_out_flags(splits, has_column(records, options.split), options.held_out_split, options.held_out);
   std::vector<std::vector<std::int64_t>> train, test;
   for (std::size_t i = 0; i < prompts.size(); ++i) (held_out[i] ? test : train).push_back(std::move(prompts[i]));
   if (train.empty() || test.empty())
@@ -101,7 +86,9 @@ CompletionFile read_completion_file(const CompletionFileOptions& options, const 
       const std::vector<std::int64_t> prompt = encode(cells.text(options.prompt, "prompt"));
       if (prompt.empty()) throw RowProblem("the prompt is empty");
       rows.emplace_back(prompt, encode(cells.text(options.completion, "completion")));
-    } catch (const std::exception& e) {
+    } catch (const RowProblem& e) {
+      bad.push_back({record.line, e.what()});
+    } catch (const std::invalid_argument& e) {  // text the task cannot spell
       bad.push_back({record.line, e.what()});
     }
   }

@@ -3,7 +3,7 @@
 //                    held-out rows), and the prompts of simulated preference pairs
 //   [sft] data       a prompt and its completion a row: the SFT corpus instead of the task's
 // A cell holds text or a conversation (docs/data.md). A prompt keeps its last prompt_length
-// tokens; a completion its first max_response_length - 1 and EOS.
+// tokens; a completion is followed by EOS where it fits, else cut to max_response_length tokens.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -50,9 +50,5 @@ struct CompletionFile {
 };
 
 CompletionFile read_completion_file(const CompletionFileOptions& options, const TextTask& task);
-
-// Which of `n` rows are held out: a fixed random `fraction` of them, the same for the same n, so
-// every trial and seed holds out the same rows.
-std::vector<bool> fixed_held_out(std::size_t n, double fraction);
 
 }  // namespace prefopt::data

@@ -151,6 +151,16 @@ const std::vector<std::pair<std::string, std::string>>& data_file_settings() {
   return settings;
 }
 
+std::vector<DataFileSetting> data_files_in_use(const config::Node& config) {
+  const bool from_dataset = pipeline_section(config, "preferences").get<std::string>("source") == "dataset";
+  std::vector<DataFileSetting> out;
+  for (const auto& [section, key] : data_file_settings()) {
+    std::string path = pipeline_section(config, section).get<std::string>(key);
+    if (!path.empty() && (section != "dataset" || from_dataset)) out.push_back({section, key, std::move(path)});
+  }
+  return out;
+}
+
 void resolve_experiment_paths(config::Node& config, const std::filesystem::path& experiment_folder) {
   auto settings = data_file_settings();
   settings.emplace_back("policy", "checkpoint");

@@ -34,6 +34,13 @@ inline const std::string& plugin_name(const config::Node& section) { return std:
 // The settings that name data files: [sft] data, [prompts] path, [dataset] path.
 const std::vector<std::pair<std::string, std::string>>& data_file_settings();
 
+struct DataFileSetting {
+  std::string section, key, path;
+};
+// The data files the trial reads: [sft] data and [prompts] path when set, [dataset] path when
+// [preferences] source = "dataset".
+std::vector<DataFileSetting> data_files_in_use(const config::Node& config);
+
 // Makes the file settings that are relative (the data files, [policy] checkpoint) absolute,
 // relative to `experiment_folder` (a leading "~/" is the home folder), so a run's resolved.toml
 // names the same files from anywhere.

@@ -19,7 +19,7 @@ namespace fs = std::filesystem;
 // Bump when a stage's stored format or computation changes in a way the library hashes miss.
 // 3: keys from the stages' declared inputs, with the plugins' libraries and libprefopt.
 // 4: and the host code, which left libprefopt for the executables.
-// 5: the preferences stage's report counts its training pairs (train_pairs); data files.
+// 5: the preferences stage's report counts its training examples (train_examples); data files.
 constexpr const char* kStageVersion = "5";
 
 const StageInputs kSftStage{"sft", {"policy", "sft"}, {PluginKind::task}, nullptr};
@@ -108,11 +108,9 @@ StageKey stage_key(const StageInputs& stage, const config::Node& config, const R
   std::string material = fmt::format("stage {}, format {}\n", stage.name, kStageVersion);
   material += StageSettings(stage, config, registry).describe();
   if (std::ranges::find(stage.settings, "policy") != stage.settings.end()) material += policy_checkpoint_fingerprint(config);
-  for (const auto& [section, key] : data_file_settings()) {
-    if (std::ranges::find(stage.settings, section) == stage.settings.end()) continue;
-    const std::string file = pipeline_section(config, section).get<std::string>(key);
-    if (!file.empty()) material += fmt::format("{}.{} content {}\n", section, key, file_hash(file));
-  }
+  for (const DataFileSetting& file : data_files_in_use(config))
+    if (std::ranges::find(stage.settings, file.section) != stage.settings.end())
+      material += fmt::format("{}.{} content {}\n", file.section, file.key, file_hash(file.path));
   for (PluginKind kind : stage.plugins) {
     const PluginInfo& info = plugin_of(config, registry, kind);
     material += fmt::format("{} plugin {} {}, library {} ({})\n", to_string(kind), info.name, info.version,

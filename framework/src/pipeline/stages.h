@@ -4,10 +4,10 @@
 //   sft            [policy] [sft]               task                          -
 //   preferences    [preferences] [prompts]      annotator                     sft
 //                  [dataset] eval.temperature
-//
-// A data file a stage's settings name ([sft] data, [prompts] path, [dataset] path) enters its key
-// by content.
 //   reward_models  [reward_models]              reward_model                  preferences
+//
+// A data file in use ([sft] data, [prompts] path, [dataset] path) enters the key of the stage
+// whose settings name it, by content.
 //
 // A stage's cache key is computed from its declaration alone: the resolved values (defaults
 // filled, so writing a default changes nothing) of the settings it reads, each plugin's name,

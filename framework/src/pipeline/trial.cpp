@@ -101,30 +101,30 @@ void check_data_settings(const config::Node& config, const Registry& registry) {
       throw ConfigError(fmt::format("{} sets [preferences] source = \"dataset\", but no [dataset] path names the file",
                                     source));
   }
-  std::string first_file;  // the origin of the first data file in use
-  for (const auto& [section, key] : data_file_settings()) {
-    const std::string path = pipeline_section(config, section).get<std::string>(key);
-    if (path.empty() || (section == "dataset" && !from_dataset)) continue;
+  const std::vector<DataFileSetting> files = data_files_in_use(config);
+  for (const DataFileSetting& file : files) {
     std::error_code error;
-    if (!fs::is_regular_file(path, error))
-      throw ConfigError(fmt::format("{}: [{}] {}: no file {}", origin_of(config, section, key), section, key, path));
-    if (first_file.empty()) first_file = fmt::format("{} ([{}] {})", origin_of(config, section, key), section, key);
+    if (!fs::is_regular_file(file.path, error))
+      throw ConfigError(fmt::format("{}: [{}] {}: no file {}", origin_of(config, file.section, file.key), file.section,
+                                    file.key, file.path));
   }
-  if (first_file.empty()) return;
+  if (files.empty()) return;
   const auto task = create_plugin<Task>(registry, config);
   if (as_text_task(*task) == nullptr)
-    throw ConfigError(fmt::format("{}: a data file of text needs a task whose tokens are text (such as sentiment); {} "
-                                  "speaks tokens of its own",
-                                  first_file, task->display_name()));
+    throw ConfigError(fmt::format("{} ([{}] {}): a data file of text needs a task whose tokens are text (such as "
+                                  "sentiment); {} speaks tokens of its own",
+                                  origin_of(config, files.front().section, files.front().key), files.front().section,
+                                  files.front().key, task->display_name()));
 }
 
 namespace {
 
-// The experiment's task with the data files' prompts and corpus where they are given: prompts
-// drawn with replacement from `prompts`, the SFT corpus from `corpus`; all else the task's own.
-class DataTask final : public Task {
+// The experiment's text task with the data files' prompts and corpus where they are given:
+// prompts drawn with replacement from `prompts`, the SFT corpus from `corpus`; all else, text
+// included, the task's own.
+class DataTask final : public TextTask {
  public:
-  DataTask(const Task& task, at::Tensor prompts, std::optional<Sequences> corpus = std::nullopt)
+  DataTask(const TextTask& task, at::Tensor prompts, std::optional<Sequences> corpus = std::nullopt)
       : task_(task), prompts_(std::move(prompts)), corpus_(std::move(corpus)) {}
 
  protected:
@@ -147,9 +147,11 @@ class DataTask final : public Task {
     return select_rows(*corpus_, at::cat(passes).narrow(0, 0, n));
   }
   at::Tensor do_score_attributes(const Sequences& sequences) const override { return task_.score_attributes(sequences); }
+  std::vector<std::int64_t> do_encode(const std::string& text) const override { return task_.encode(text); }
+  std::string do_decode(const std::vector<std::int64_t>& ids) const override { return task_.decode(ids); }
 
  private:
-  const Task& task_;
+  const TextTask& task_;
   at::Tensor prompts_;               // [prompts, prompt_length] on the CPU, or undefined: the task's
   std::optional<Sequences> corpus_;  // or the task's
 };
@@ -167,12 +169,15 @@ struct DataFiles {
   }
 };
 
-DataFiles read_data_files(const config::Node& config, const Task& task, const std::function<void(const std::string&)>& log) {
+// `text` is the task's text interface, which check_data_settings made sure of.
+DataFiles read_data_files(const config::Node& config, const TextTask* text,
+                          const std::function<void(const std::string&)>& log) {
   DataFiles out;
+  if (data_files_in_use(config).empty()) return out;
+  if (text == nullptr) throw std::logic_error("check_data_settings lets only text tasks read data files");
   const Params prompts = pipeline_section(config, "prompts");
   const Params sft = pipeline_section(config, "sft");
-  const TextTask* text = as_text_task(task);
-  if (!prompts.get<std::string>("path").empty() && text != nullptr) {
+  if (!prompts.get<std::string>("path").empty()) {
     out.prompts = data::read_prompt_file({.file = prompts.get<std::string>("path"),
                                           .format = prompts.get<std::string>("format"),
                                           .prompt = prompts.get<std::string>("prompt"),
@@ -184,7 +189,7 @@ DataFiles read_data_files(const config::Node& config, const Task& task, const st
     log(fmt::format("prompts: {} for training, {} held out, from {}", out.prompts->train.size(0),
                     out.prompts->held_out.size(0), prompts.get<std::string>("path")));
   }
-  if (!sft.get<std::string>("data").empty() && text != nullptr) {
+  if (!sft.get<std::string>("data").empty()) {
     out.corpus = data::read_completion_file({.file = sft.get<std::string>("data"),
                                              .format = sft.get<std::string>("format"),
                                              .prompt = sft.get<std::string>("prompt"),
@@ -204,8 +209,8 @@ struct TrialSetup {
   const TrialOptions& options;
   std::int64_t seed;
   Runtime runtime;
-  const Task& task;       // the plugin's, with the data files' prompts and corpus
-  const TextTask* text;   // the plugin's text interface, or null
+  const Task& task;      // the plugin's, with the data files' prompts and corpus
+  const TextTask* text;  // the plugin's text interface, or null
   PolicySource policy;
   StageCache cache;
 
@@ -283,6 +288,12 @@ Policy sft_stage(const TrialSetup& setup, const StageKey& key, StageRecord& reco
   return sft;
 }
 
+// [pairs] bool: where the gold judge prefers response a.
+at::Tensor gold_prefers_a(const PairsToLabel& pairs) {
+  const FullPrecision full_precision;
+  return pairs.gold_a().gt(pairs.gold_b());
+}
+
 // The pairs of [dataset], labelled by their annotators and, for comparison, by the annotator
 // plugin (AlpacaFarm's agreement check): training pairs first, then the held-out ones.
 json dataset_preferences(const TrialSetup& setup, const StageSettings& settings, const Annotator& annotator,
@@ -319,24 +330,21 @@ json dataset_preferences(const TrialSetup& setup, const StageSettings& settings,
   const PairsToLabel to_label{setup.task.score_attributes(pairs.a), setup.task.score_attributes(pairs.b),
                               pairs.a.lengths, pairs.b.lengths, prompt_ids, setup.task.gold_weights()};
   const Labels simulated = annotator.label(to_label, generator);
-  const at::Tensor gold = [&] {
-    const FullPrecision full_precision;
-    return to_label.gold_a().gt(to_label.gold_b());
-  }();
+  const at::Tensor gold = gold_prefers_a(to_label);
   report["human"] = data::human_agreement(pairs, gold, simulated);
   report["annotator"] = agreement_report(simulated, gold);
 
-  std::int64_t train_pairs = 0;
+  std::int64_t train_examples = 0;
   const PreferenceData examples = text("labels") == "human"
-                                      ? data::dataset_examples(pairs, options.votes, train_pairs)
-                                      : data::relabelled_examples(pairs, simulated, train_pairs);
-  if (train_pairs == 0 || train_pairs == examples.size())
+                                      ? data::dataset_examples(pairs, options.votes, train_examples)
+                                      : data::relabelled_examples(pairs, simulated, train_examples);
+  if (train_examples == 0 || train_examples == examples.size())
     throw ConfigError(fmt::format("{}: {} training and {} held-out examples; both need some ([dataset] held_out or "
                                   "split chooses the held-out pairs)",
-                                  options.file.string(), train_pairs, examples.size() - train_pairs));
+                                  options.file.string(), train_examples, examples.size() - train_examples));
   report["labels"] = text("labels");
-  report["train_pairs"] = train_pairs;
-  report["held_out_examples"] = examples.size() - train_pairs;
+  report["train_examples"] = train_examples;
+  report["held_out_examples"] = examples.size() - train_examples;
   save_preferences(examples, dir / "pairs.pt");
   return report;
 }
@@ -363,12 +371,8 @@ PreferenceData preferences_stage(const TrialSetup& setup, const StageKey& key, P
                                 torch::arange(count, torch::kLong), task.gold_weights()};
     const Labels labels = annotator.label(to_label, generator);
     save_preferences({a, b, labels}, dir / "pairs.pt");
-    const torch::Tensor gold = [&] {
-      const FullPrecision full_precision;
-      return to_label.gold_a().gt(to_label.gold_b());
-    }();
-    json report = agreement_report(labels, gold);
-    report["train_pairs"] = pairs;
+    json report = agreement_report(labels, gold_prefers_a(to_label));
+    report["train_examples"] = pairs;
     return report;
   });
   return load_preferences(record.dir / "pairs.pt").to(setup.runtime.device);
@@ -473,16 +477,25 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
   const auto ensemble = create_plugin<Ensemble>(registry, config);
   const auto algorithm = create_plugin<Algorithm>(registry, config);
   const std::int64_t response_length = task->max_response_length();
-  const DataFiles files = read_data_files(config, *task, log);
-  const DataTask world(*task, files.prompts ? files.prompts->train : torch::Tensor(),
-                       files.corpus ? std::optional(files.corpus->corpus) : std::nullopt);
+  const TextTask* text = as_text_task(*task);
+  const DataFiles files = read_data_files(config, text, log);
+  // What the stages, the algorithm and the evaluation see: a DataTask over the plugin's text task
+  // where data files or a dataset give prompts or a corpus, else the plugin's task itself.
+  std::optional<DataTask> stage_world, training_world, evaluation_world;
+  const auto world = [&](std::optional<DataTask>& slot, torch::Tensor prompts,
+                         std::optional<Sequences> corpus) -> const Task& {
+    if (!prompts.defined() && !corpus) return *task;
+    slot.emplace(*text, std::move(prompts), std::move(corpus));  // text: checked by check_data_settings
+    return *slot;
+  };
   const TrialSetup setup{.config = config,
                          .registry = registry,
                          .options = options,
                          .seed = seed,
                          .runtime = runtime,
-                         .task = world,
-                         .text = as_text_task(*task),
+                         .task = world(stage_world, files.prompts ? files.prompts->train : torch::Tensor(),
+                                       files.corpus ? std::optional(files.corpus->corpus) : std::nullopt),
+                         .text = text,
                          .policy = PolicySource(config, *task),
                          .cache = StageCache(options.cache_dir)};
   const TrialStageKeys keys = trial_stage_keys(config, registry, seed, runtime);
@@ -490,21 +503,25 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
   StageRecord sft_record, preference_record, reward_model_record;
   Policy sft = sft_stage(setup, keys.sft, sft_record);
   const PreferenceData all = preferences_stage(setup, keys.preferences, sft, *annotator, preference_record);
-  const auto pairs = preference_record.report.at("train_pairs").get<std::int64_t>();
-  const PreferenceData train = all.select(torch::arange(pairs, torch::kLong));
-  const PreferenceData test = all.select(torch::arange(pairs, all.size(), torch::kLong));
+  const auto training = preference_record.report.at("train_examples").get<std::int64_t>();
+  const PreferenceData train = all.select(torch::arange(training, torch::kLong));
+  const PreferenceData test = all.select(torch::arange(training, all.size(), torch::kLong));
   // The prompts to train and evaluate on: a prompt file's splits; else a dataset's, its training
   // pairs' and its held-out pairs'; else the task's.
   const bool from_dataset = preference_params.get<std::string>("source") == "dataset";
   const auto unique_prompts = [](const PreferenceData& pairs) {
     return std::get<0>(at::unique_dim(pairs.a.prompts.to(at::kCPU), 0));
   };
-  const DataTask training_task(*task, files.prompts ? files.prompts->train
-                                      : from_dataset ? unique_prompts(train)
-                                                     : torch::Tensor());
-  const DataTask evaluation_task(*task, files.prompts ? files.prompts->held_out
-                                        : from_dataset ? unique_prompts(test)
-                                                       : torch::Tensor());
+  const Task& training_task = world(training_world,
+                                    files.prompts ? files.prompts->train
+                                    : from_dataset ? unique_prompts(train)
+                                                   : torch::Tensor(),
+                                    std::nullopt);
+  const Task& evaluation_task = world(evaluation_world,
+                                      files.prompts ? files.prompts->held_out
+                                      : from_dataset ? unique_prompts(test)
+                                                     : torch::Tensor(),
+                                      std::nullopt);
   auto models = reward_models_stage(setup, keys.reward_models, sft, train, reward_model_record);
   json stages = {{"sft", sft_record.summary()}, {"preferences", preference_record.summary()}};
   stages["reward_models"] = {{"key", reward_model_record.key},
