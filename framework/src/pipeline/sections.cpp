@@ -11,6 +11,13 @@
 namespace prefopt {
 
 const std::vector<std::pair<std::string, std::vector<ParamSpec>>>& pipeline_sections() {
+  // How [prompts] and [dataset] hold out rows: both by prompt (data/rows.h, held_out_flags).
+  static const std::vector<ParamSpec> split_specs = {
+      ParamSpec::string("split", "split", "column naming each row's split (optional)"),
+      ParamSpec::string("held_out_split", "test", "the split value of held-out rows"),
+      ParamSpec::real("held_out", 0.1, "without a split column: this fraction of the distinct prompts is held out")
+          .min(0.0)
+          .max(0.9)};
   static const std::vector<std::pair<std::string, std::vector<ParamSpec>>> sections = {
       {"policy",
        {ParamSpec::integer("width", 64, "transformer width").min(1),
@@ -37,11 +44,7 @@ const std::vector<std::pair<std::string, std::vector<ParamSpec>>>& pipeline_sect
                           "simulated pairs, instead of the task's (relative to the experiment)"),
         ParamSpec::string("format", "auto", "auto (from the extension), jsonl or csv").one_of({"auto", "jsonl", "csv"}),
         ParamSpec::string("prompt", "prompt", "column of the prompt"),
-        ParamSpec::string("split", "split", "column naming each row's split (optional)"),
-        ParamSpec::string("held_out_split", "test", "the split value of held-out rows"),
-        ParamSpec::real("held_out", 0.1, "without a split column: this fraction of the prompts is held out")
-            .min(0.0)
-            .max(0.9),
+        split_specs[0], split_specs[1], split_specs[2],
         ParamSpec::integer("max_bad_rows", 0, "malformed rows skipped before the file is refused").min(0)}},
       {"preferences",
        {ParamSpec::string("source", "simulated",
@@ -63,11 +66,7 @@ const std::vector<std::pair<std::string, std::vector<ParamSpec>>>& pipeline_sect
         ParamSpec::string("ratings", "ratings", "column of the responses' ratings (higher is better)"),
         ParamSpec::string("annotator", "annotator", "column of who judged (optional)"),
         ParamSpec::string("tie", "tie", "column that is true where the two responses were judged equal (optional)"),
-        ParamSpec::string("split", "split", "column naming each row's split (optional)"),
-        ParamSpec::string("held_out_split", "test", "the split value of held-out rows"),
-        ParamSpec::real("held_out", 0.1, "without a split column: this fraction of the pairs is held out")
-            .min(0.0)
-            .max(0.9),
+        split_specs[0], split_specs[1], split_specs[2],
         ParamSpec::string("votes", "each",
                           "each: every vote is a training example (several votes act as a soft label); majority: one "
                           "example per pair, its majority's verdict")
