@@ -2,6 +2,7 @@
 
 #include "pipeline/sections.h"
 
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -202,6 +203,18 @@ bool skipped_without_lexicon(const CliResult& result) {
   if (result.status != 2 || result.err.find("VADER's lexicon") == std::string::npos) return false;
   report_skipped("VADER's lexicon is not installed (scripts/install-peers.sh)");
   return true;
+}
+
+std::optional<Tmpfs> Tmpfs::mount(const std::filesystem::path& folder, const std::string& options) {
+  std::filesystem::create_directories(folder);
+  const bool read_only = options == "ro";
+  if (::mount("tmpfs", folder.c_str(), "tmpfs", read_only ? MS_RDONLY : 0, read_only ? nullptr : options.c_str()) != 0)
+    return std::nullopt;
+  return Tmpfs(folder);
+}
+
+Tmpfs::~Tmpfs() {
+  if (!folder_.empty()) ::umount2(folder_.c_str(), MNT_DETACH);
 }
 
 }  // namespace prefopt::test

@@ -3,7 +3,9 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "config/compose.h"
@@ -82,6 +84,22 @@ std::string tiny_experiment(const std::string& algorithm, int steps, int every);
 // The tiny pipeline whose algorithm is the test library's test_trainer (`abort`, `sleep_ms`): the
 // sweep launchers' tests run it.
 extern const std::string kTrainerExperiment;
+
+// A tmpfs mounted on a folder (the fault tests' full disk and read-only folder), unmounted when the
+// object goes. Only root may mount: mount() gives nullopt elsewhere (or where the container forbids
+// it), and the test reports itself skipped.
+class Tmpfs {
+ public:
+  // `options` as mount(8) takes them for tmpfs: "size=256k", "ro".
+  static std::optional<Tmpfs> mount(const std::filesystem::path& folder, const std::string& options);
+  Tmpfs(Tmpfs&& other) noexcept : folder_(std::exchange(other.folder_, {})) {}
+  Tmpfs& operator=(Tmpfs&&) = delete;
+  ~Tmpfs();
+
+ private:
+  explicit Tmpfs(std::filesystem::path folder) : folder_(std::move(folder)) {}
+  std::filesystem::path folder_;
+};
 
 // Whether `prefopt plugins list`'s table has a row for this plugin.
 bool lists_plugin(const std::string& table, const std::string& kind, const std::string& name);

@@ -44,6 +44,8 @@ Exit status:
   1  a run failed (for sweeps: a trial failed or did not start)
   2  usage or configuration error
   3  plugin error (a plugin library failed to load, an unknown plugin, a plugin call failed)
+  74   a file could not be written (a full disk, a read-only folder); nothing half-written is
+       kept: make room and run the same command again (a run: with --continue)
   75   a run was stopped by a signal after saving a checkpoint; continue it with --continue
   130  a sweep was interrupted (SIGINT or SIGTERM); run it again to resume
 )";

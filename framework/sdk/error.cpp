@@ -7,5 +7,6 @@ Error::~Error() = default;
 ConfigError::~ConfigError() = default;
 PluginError::~PluginError() = default;
 Stopped::~Stopped() = default;
+StorageError::~StorageError() = default;
 
 }  // namespace prefopt

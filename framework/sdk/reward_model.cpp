@@ -9,6 +9,11 @@
 namespace prefopt {
 
 RewardModel::~RewardModel() = default;
+NetworkRewardModel::~NetworkRewardModel() = default;
+
+const NetworkRewardModel* as_network_reward_model(const RewardModel& model) {
+  return dynamic_cast<const NetworkRewardModel*>(&model);
+}
 
 RewardNetImpl::RewardNetImpl(Policy& sft) {
   backbone_ = register_module("backbone", copy_policy(sft));

@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "prefopt/serialize.h"
 #include "text.h"
 
 namespace prefopt {
@@ -34,12 +35,7 @@ std::string file_checksum(const std::filesystem::path& file) {
 
 void write_atomically(const std::filesystem::path& file, const std::string& text) {
   const std::filesystem::path temporary = file.string() + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) throw std::runtime_error(fmt::format("cannot write {}", temporary.string()));
-  }
+  write_file(temporary.string(), text);
   std::filesystem::rename(temporary, file);
 }
 

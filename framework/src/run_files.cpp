@@ -1,9 +1,14 @@
 #include "run_files.h"
 
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <string>
 
 #include "files.h"
+#include "prefopt/error.h"
 #include "prefopt/version.h"
 
 namespace prefopt::run_files {
@@ -65,10 +70,15 @@ std::vector<json> read_metrics(const fs::path& run_dir) {
   return rows;
 }
 
-MetricsWriter::MetricsWriter(const fs::path& run_dir) : out_(run_dir / kMetrics) {
-  if (!out_) throw std::runtime_error("cannot write " + (run_dir / kMetrics).string());
+MetricsWriter::MetricsWriter(const fs::path& run_dir) : file_(run_dir / kMetrics), out_(file_) {
+  if (!out_) throw StorageError(fmt::format("cannot write {}: {}", file_.string(), std::strerror(errno)));
 }
 
-void MetricsWriter::append(const json& row) { out_ << row.dump() << "\n" << std::flush; }
+// A row that did not reach the file (a full disk) ends the run: its metrics must not go missing
+// silently. A line cut short is skipped by read_metrics, and --continue writes the rows again.
+void MetricsWriter::append(const json& row) {
+  out_ << row.dump() << "\n" << std::flush;
+  if (!out_) throw StorageError(fmt::format("cannot write {}: {}", file_.string(), std::strerror(errno)));
+}
 
 }  // namespace prefopt::run_files

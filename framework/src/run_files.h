@@ -12,6 +12,12 @@
 //   policy.safetensors  the trained policy's weights under its model's own parameter names (a
 //                   checkpoint's are Hugging Face's), written before summary.json; none with
 //                   [train] save_policy = false
+//   reward_model-K.safetensors  reward model K of the ensemble (from 0), in a run from a checkpoint:
+//                   the backbone under the checkpoint's names, the head as score.weight and
+//                   score.bias, the normalization in the metadata; none with [train]
+//                   save_reward_models = false
+//   samples.jsonl   answers of the trained and the reference policy to the first evaluation
+//                   prompts, as token ids (and text, for a text task), with their rewards
 //
 // The one rule: a run is finished exactly when its summary.json exists. A status.json records how
 // attempts ended, but never decides whether the run is done.
@@ -31,7 +37,11 @@ inline constexpr const char* kMetrics = "metrics.jsonl";
 inline constexpr const char* kSummary = "summary.json";
 inline constexpr const char* kStatus = "status.json";
 inline constexpr const char* kPolicy = "policy.safetensors";
-inline constexpr const char* kSamples = "samples.jsonl";  // text tasks: answers as text
+inline constexpr const char* kSamples = "samples.jsonl";
+
+inline std::string reward_model_file(std::int64_t member) {
+  return "reward_model-" + std::to_string(member) + ".safetensors";
+}
 
 bool finished(const std::filesystem::path& run_dir);
 
@@ -66,9 +76,10 @@ std::vector<nlohmann::json> read_metrics(const std::filesystem::path& run_dir);
 class MetricsWriter {
  public:
   explicit MetricsWriter(const std::filesystem::path& run_dir);
-  void append(const nlohmann::json& row);
+  void append(const nlohmann::json& row);  // throws when the row cannot be written
 
  private:
+  std::filesystem::path file_;
   std::ofstream out_;
 };
 

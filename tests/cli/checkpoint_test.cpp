@@ -1,16 +1,18 @@
 // Trial checkpoints: a run stopped by a signal continues from its checkpoint (`--continue`) and
 // ends with exactly the metrics of an uninterrupted run, for each kind of trainer (PPO with its
 // critic and KL controller, DPO with its pass over the pairs, GRPO); a stopped local sweep
-// continues its trials the same way.
+// continues its trials the same way; one killed with SIGKILL at random moments continues too.
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <csignal>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <random>
 #include <thread>
 
 #include "support.h"
@@ -177,4 +179,50 @@ TEST_CASE("an interrupted local sweep continues its stopped trials from their ch
   CHECK_THAT(test::read_file(first / "output.log"), Contains("(attempt 2)") && Contains("resumed from the checkpoint"));
   CHECK(json::parse(test::read_file(first / "status.json"))["attempt"] == 2);
   CHECK_THAT(run_cli({"status", out.string()}).out, Contains("2 trials: 2 finished"));
+}
+
+TEST_CASE("a run killed with SIGKILL at 20 random moments continues each time to the uninterrupted run's metrics",
+          "[checkpoint][faults][e2e]") {
+  const test::TempDir dir;
+  const fs::path experiment = dir.path() / "exp.toml";
+  std::ofstream(experiment) << test::tiny_experiment("dpo", 12, 2);  // a checkpoint at every evaluation
+  const auto args = [&](const fs::path& out, const fs::path& cache) {
+    return std::vector<std::string>{"run", experiment.string(), "--out", out.string(), "--cache", cache.string(),
+                                    "--continue"};
+  };
+  const auto started = std::chrono::steady_clock::now();
+  const auto uninterrupted = run_cli(args(dir.path() / "whole", dir.path() / "whole-cache"));
+  REQUIRE(uninterrupted.status == 0);
+  // From a cold cache: the stages, the training with its checkpoints, the final files.
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const std::string expected = test::read_file(dir.path() / "whole" / "metrics.jsonl");
+
+  // Each attempt continues the folder and is killed at a moment drawn over the whole run's time; a
+  // folder that finishes must hold the uninterrupted metrics, and the next attempt starts a new one.
+  std::mt19937 random(20261208);
+  std::uniform_real_distribution<double> moment(0.0, seconds);
+  const fs::path cache = dir.path() / "cache";
+  int folders = 0, killed = 0;
+  fs::path out = dir.path() / "run-0";
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    const int pid = test::spawn_cli(args(out, cache), dir.path() / "attempt.log");
+    std::this_thread::sleep_for(std::chrono::duration<double>(moment(random)));
+    ::kill(pid, SIGKILL);
+    const int status = test::wait_cli(pid);
+    INFO("attempt " << attempt << ": " << test::read_file(dir.path() / "attempt.log"));
+    CHECK((status == 128 + SIGKILL || status == 0));
+    killed += status == 128 + SIGKILL;
+    if (fs::exists(out / "summary.json")) {
+      CHECK(test::read_file(out / "metrics.jsonl") == expected);
+      out = dir.path() / fmt::format("run-{}", ++folders);
+    }
+  }
+  const auto last = run_cli(args(out, cache));
+  INFO(last.err);
+  REQUIRE(last.status == 0);
+  CHECK(test::read_file(out / "metrics.jsonl") == expected);
+  CHECK(killed >= 10);
+  // Computations killed midway left nothing in the cache that outlived the next one of their key.
+  for (const auto& entry : fs::recursive_directory_iterator(cache))
+    CHECK(entry.path().filename().string().find(".tmp-") == std::string::npos);
 }

@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
+
 #include <csignal>
 #include <fstream>
 #include <thread>
@@ -169,6 +171,29 @@ TEST_CASE("two sweeps on one node never put more than per-gpu trials on a GPU", 
   REQUIRE(intervals.size() == 4);
   std::sort(intervals.begin(), intervals.end());
   for (std::size_t i = 1; i < intervals.size(); ++i) CHECK(intervals[i].first >= intervals[i - 1].second - 0.05);
+}
+
+TEST_CASE("a GPU slot folder the user cannot write is refused before any trial starts", "[sweep][faults]") {
+  SweepFixture f;
+  const fs::path slots = f.dir.path() / "slots", out = f.dir.path() / "out";
+  fs::create_directories(slots);
+  // Root writes through permissions: for root a read-only mount stands in for another user's folder.
+  const bool root = ::geteuid() == 0;
+  const std::optional<test::Tmpfs> read_only = root ? test::Tmpfs::mount(slots, "ro") : std::nullopt;
+  if (root && !read_only) {
+    test::report_skipped("cannot mount a read-only tmpfs here");
+    return;
+  }
+  if (!root) fs::permissions(slots, fs::perms::owner_read | fs::perms::owner_exec);
+  const fs::path sweep = f.sweep_file("s.toml", "seeds = [0, 1]\n");
+  const auto result = run_cli(f.args(sweep, out, {"--gpus", "7", "--slot-dir", slots.string()}));
+  CHECK(result.status == 2);
+  CHECK_THAT(result.err, Contains("--slot-dir " + slots.string() + ": cannot open the GPU slot file gpu7-slot0.lock: " +
+                                  (root ? "Read-only file system" : "Permission denied")) &&
+                             Contains("mode 1777"));
+  std::error_code none;
+  for (const auto& entry : fs::recursive_directory_iterator(out, none)) CHECK(entry.path().filename() != "status.json");
+  if (!root) fs::permissions(slots, fs::perms::owner_all);
 }
 
 TEST_CASE("a trial over --timeout is stopped and recorded", "[sweep][e2e]") {

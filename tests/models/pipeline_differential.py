@@ -11,7 +11,11 @@ first one's SFT stage.
 
 Then `prefopt export` turns each DPO run's trained policy into a Hugging Face folder, which
 transformers must load and generate from, giving the log-probabilities `prefopt model logprobs`
-gives for the same folder (within 1e-4) and not the untrained checkpoint's.
+gives for the same folder (within 1e-4) and not the untrained checkpoint's. The run's reward model
+exports beside it as a *ForSequenceClassification, which must score the run's samples
+(samples.jsonl: prompts and responses through EOS) as the run scored them, in one right-padded
+batch (within 1e-4, after config.json's prefopt_score_offset). The checkpoints pad with EOS, so the
+export adds a pad token; the GPT-2 one has a tokenizer, which must pad with it too.
 
     pipeline_differential.py PREFOPT_BINARY
 """
@@ -33,6 +37,17 @@ SMALL = ["sft.steps=150", "sft.corpus_size=2048", "preferences.pairs=800", "pref
          "reward_models.members=1", "eval.prompts=512", "train.eval_every=10", "annotator.rate=0.1"]
 RUNS = {"dpo": ["algorithm=dpo", "train.steps=40"], "ppo": ["algorithm=ppo", "train.steps=20"]}
 GAIN = 0.15  # the smallest rise in mean gold reward required
+
+
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv"  # token i spells LETTERS[i]
+
+
+def letter_tokenizer(folder):
+    """A byte-pair tokenizer without merges whose 48 tokens are letters, EOS and pad "A" (token 0)."""
+    import tokenizers
+    from tokenizers.models import BPE
+    backend = tokenizers.Tokenizer(BPE({letter: i for i, letter in enumerate(LETTERS)}, []))
+    tf.PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="A", pad_token="A").save_pretrained(folder)
 
 
 def checkpoints():
@@ -79,6 +94,35 @@ def check_export(run_dir, checkpoint, exported, failures, name):
     if not ok:
         failures.append(f"{name} export: log-probs differ by {difference:.2e} (at most 1e-4), moved by {moved:.2e} "
                         f"(more than 1e-3), generated shape {tuple(generated.shape)}")
+    check_reward_model_export(run_dir, exported, failures, name)
+
+
+def check_reward_model_export(run_dir, exported, failures, name):
+    samples = [json.loads(line) for line in (Path(run_dir) / "samples.jsonl").read_text().splitlines()]
+    sequences = [row["prompt_ids"] + row[f"{who}_ids"] for row in samples for who in ("policy", "reference")]
+    expected = torch.tensor([row[f"{who}_members"][0] for row in samples for who in ("policy", "reference")],
+                            dtype=torch.float64)
+    model = tf.AutoModelForSequenceClassification.from_pretrained(exported, subfolder="reward_model-0",
+                                                                  dtype=torch.float32).eval()
+    pad = model.config.pad_token_id
+    width = max(map(len, sequences))
+    ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids in sequences])
+    with torch.no_grad():
+        scores = model(ids, attention_mask=ids.ne(pad).long()).logits[:, 0].double()
+    scores += model.config.prefopt_score_offset
+    difference = (scores - expected).abs().max().item()
+    ends_in_eos = sum(ids[-1] == 0 for ids in sequences)  # where a pad of EOS would hide the token read
+    ok = difference <= 1e-4 and pad == 48 and ends_in_eos > 0
+    if (Path(exported) / "reward_model-0" / "tokenizer.json").exists():
+        tokenizer = tf.AutoTokenizer.from_pretrained(exported, subfolder="reward_model-0")
+        texts = ["".join(LETTERS[i] for i in ids) for ids in sequences]
+        encoded = tokenizer(texts, padding=True, return_tensors="pt")
+        ok = ok and tokenizer.pad_token == "<|prefopt_pad|>" and encoded["input_ids"].equal(ids)
+    print(f"{name:8s} reward model export: transformers vs the run's scores differ by {difference:.2e} over "
+          f"{len(sequences)} sequences, {ends_in_eos} ending in EOS (offset {model.config.prefopt_score_offset:+.3f})" + ("" if ok else "  FAILED"))
+    if not ok:
+        failures.append(f"{name} reward model export: scores differ by {difference:.2e} (at most 1e-4), pad token "
+                        f"{pad} (48 expected), or the tokenizer does not pad with it")
 
 
 def main():
@@ -88,6 +132,8 @@ def main():
         for name, config in checkpoints().items():
             folder = Path(scratch) / name
             tf.AutoModelForCausalLM.from_config(config).save_pretrained(folder)
+            if name == "gpt2":
+                letter_tokenizer(folder)
             cache = Path(scratch) / f"{name}-cache"
             for algorithm, overrides in RUNS.items():
                 out = Path(scratch) / f"{name}-{algorithm}"

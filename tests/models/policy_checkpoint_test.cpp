@@ -8,6 +8,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "models/decoder.h"
 #include "models/safetensors.h"
@@ -144,6 +145,32 @@ TEST_CASE("a checkpoint folder as the policy: DPO and PPO from it raise the gold
   CHECK(changed);
   CHECK(json::parse(read_file(exported / "config.json"))["torch_dtype"] == "float32");
 
+  // Its reward model exports beside it as a classifier that scores the run's samples as the run did
+  // (Llama's RMSNorm has no bias to fold the head's into: config.json carries it). The checkpoint
+  // has no pad token, so the export adds one, token 40: a pad of EOS would hide the EOS it reads.
+  CHECK_THAT(export_run.out, Contains("reward model 0 to " + (exported / "reward_model-0").string()));
+  models::Decoder reward_model = models::load_decoder(exported / "reward_model-0");
+  const json classifier = json::parse(read_file(exported / "reward_model-0" / "config.json"));
+  CHECK(classifier["architectures"][0] == "LlamaForSequenceClassification");
+  CHECK(classifier["pad_token_id"] == 40);
+  CHECK(reward_model->config().vocab == 41);
+  std::vector<std::vector<std::int64_t>> sequences;
+  std::vector<double> expected;
+  std::istringstream samples(read_file(runs.out("0") / "samples.jsonl"));
+  for (std::string line; std::getline(samples, line);) {
+    const json sample = json::parse(line);
+    for (const std::string who : {"policy", "reference"}) {
+      auto ids = sample["prompt_ids"].get<std::vector<std::int64_t>>();
+      for (const std::int64_t id : sample[who + "_ids"]) ids.push_back(id);
+      sequences.push_back(std::move(ids));
+      expected.push_back(sample[who + "_members"][0].get<double>());
+    }
+  }
+  REQUIRE(sequences.size() == 32);
+  const auto scores = models::sequence_scores(reward_model, sequences);
+  for (std::size_t i = 0; i < sequences.size(); ++i)
+    CHECK(scores[i][0] + classifier["prefopt_score_offset"].get<double>() == Approx(expected[i]).margin(1e-4));
+
   // The SFT stage is keyed on the checkpoint's files, not only its path: saved again, it trains again.
   make_initialized_checkpoint(runs.folder(), tiny_llama(), /*seed=*/8);
   const auto again = runs.run("resaved", {"algorithm=dpo", "train.steps=0"});
@@ -190,13 +217,29 @@ TEST_CASE("export refuses, naming why, a run it cannot export", "[models][cli]")
   CHECK(fs::exists(builtin / "policy.safetensors"));  // every run keeps its weights
   CHECK_THAT(refusal(builtin, to), Contains("built-in transformer") && Contains("no Hugging Face architecture"));
   CHECK_THAT(refusal(dir.path(), to), Contains("not a run folder"));
-  CHECK_THAT(refusal(run("checkpoint.toml", "unsaved", {"+train.save_policy=false"}), to),
-             Contains("policy.safetensors is missing") && Contains("save_policy = false"));
+  CHECK_THAT(refusal(run("checkpoint.toml", "unsaved", {"+train.save_policy=false", "+train.save_reward_models=false"}),
+                     to),
+             Contains("kept no trained weights") && Contains("save_policy = false"));
+  // Without the policy's weights, the reward model's still export.
+  const fs::path models_only = dir.path() / "models-only";
+  const auto partial_export = run_cli({"export", run("checkpoint.toml", "rm-only", {"+train.save_policy=false"}).string(),
+                                       "--to", models_only.string()});
+  CHECK(partial_export.status == 0);
+  CHECK(fs::exists(models_only / "reward_model-0" / "model.safetensors"));
+  CHECK_FALSE(fs::exists(models_only / "model.safetensors"));
 
   const fs::path exportable = run("checkpoint.toml", "exportable");
   fs::create_directories(to / "old");
   CHECK_THAT(refusal(exportable, to), Contains("exists and is not an empty folder"));
   fs::remove_all(to);
+  // A --to that is a symbolic link to an empty folder is replaced by the export, never written through.
+  const fs::path elsewhere = dir.path() / "elsewhere", link = dir.path() / "link";
+  fs::create_directories(elsewhere);
+  fs::create_directory_symlink(elsewhere, link);
+  CHECK(run_cli({"export", exportable.string(), "--to", link.string()}).status == 0);
+  CHECK_FALSE(fs::is_symlink(link));
+  CHECK(fs::exists(link / "config.json"));
+  CHECK(fs::is_empty(elsewhere));
   fs::rename(exportable / "summary.json", dir.path() / "summary.json");
   CHECK_THAT(refusal(exportable, to), Contains("has not finished") && Contains("--continue"));
   fs::rename(dir.path() / "summary.json", exportable / "summary.json");

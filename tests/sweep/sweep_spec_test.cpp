@@ -96,6 +96,19 @@ TEST_CASE("trial names are readable, stable and distinct", "[sweep]") {
   const std::string odd = sweep::trial_name({"note='a/b c'"}, {"note='a/b c'"});
   CHECK(odd.find('/') == std::string::npos);
   CHECK(odd != sweep::trial_name({"note='a_b c'"}, {"note='a_b c'"}));
+  // No value leads a trial's folder out of the sweep's: every name is one plain path component.
+  for (const std::string hostile : {"note=..", "note=../../etc", "note=/etc/passwd", "note='..\\x'", "note=.", "=..",
+                                    "note=~root", "note=$(rm -rf x)", "note=a\nb"}) {
+    const std::string unsafe = sweep::trial_name({hostile}, {hostile});
+    INFO(hostile << " -> " << unsafe);
+    CHECK(fs::path(unsafe).filename() == fs::path(unsafe));
+    CHECK(unsafe.find('/') == std::string::npos);
+    CHECK(unsafe.find('\\') == std::string::npos);
+    CHECK(unsafe.find('\n') == std::string::npos);
+    CHECK(unsafe != "..");
+    CHECK(unsafe != ".");
+    CHECK(unsafe.front() != '~');
+  }
   // Seeds differing in one character get unrelated hashes.
   const std::string a = sweep::trial_name({"seed=1"}, {"seed=1"}), b = sweep::trial_name({"seed=2"}, {"seed=2"});
   CHECK(a.substr(a.size() - 8, 4) != b.substr(b.size() - 8, 4));

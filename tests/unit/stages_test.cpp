@@ -158,3 +158,23 @@ TEST_CASE("a stage-cache entry that fails its checksums is computed again, sayin
   std::sort(names.begin(), names.end());
   CHECK(names == std::vector<std::string>{"0123456789abcdef", "0123456789abcdef.lock"});
 }
+
+TEST_CASE("a computation killed midway leaves a temporary folder the next one of its key removes", "[stages][faults]") {
+  test::TempDir dir;
+  const StageCache cache(dir.path());
+  const fs::path stage = dir.path() / "sft";
+  // What kill -9 leaves: a temporary folder of this key (and one of a set-aside entry), half written.
+  fs::create_directories(stage / "0123456789abcdef.tmp-4242-0badf00d");
+  std::ofstream(stage / "0123456789abcdef.tmp-4242-0badf00d" / "policy.pt") << "half";
+  fs::create_directories(stage / "0123456789abcdef.corrupt.tmp-4242-00000001");
+  fs::create_directories(stage / "fedcba9876543210.tmp-4243-00000002");  // another key's, maybe alive
+  const StageEntry entry = cache.get("sft", "0123456789abcdef", [](const fs::path& folder) {
+    std::ofstream(folder / "policy.pt") << "whole";
+  });
+  CHECK_FALSE(entry.reused);
+  CHECK(test::read_file(entry.dir / "policy.pt") == "whole");
+  std::vector<std::string> names;
+  for (const auto& item : fs::directory_iterator(stage)) names.push_back(item.path().filename().string());
+  std::sort(names.begin(), names.end());
+  CHECK(names == std::vector<std::string>{"0123456789abcdef", "0123456789abcdef.lock", "fedcba9876543210.tmp-4243-00000002"});
+}

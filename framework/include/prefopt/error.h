@@ -2,6 +2,7 @@
 //
 // Exit statuses (documented in the README and `prefopt --help`):
 //   0 success, 1 a run failed, 2 usage or configuration error, 3 plugin error,
+//   74 a file could not be written (a full disk, a read-only folder; since 3.2),
 //   75 stopped by a signal after saving a checkpoint (run it again to continue).
 #pragma once
 
@@ -12,7 +13,7 @@
 
 namespace prefopt {
 
-enum class ExitCode : int { success = 0, run_failed = 1, usage = 2, plugin = 3, stopped = 75 };
+enum class ExitCode : int { success = 0, run_failed = 1, usage = 2, plugin = 3, storage = 74, stopped = 75 };
 
 class PREFOPT_API Error : public std::runtime_error {
  public:
@@ -37,6 +38,15 @@ class PREFOPT_API PluginError : public Error {
  public:
   explicit PluginError(const std::string& message) : Error(ExitCode::plugin, message) {}
   ~PluginError() override;
+};
+
+// A file could not be written: a full disk, a read-only or unwritable folder. The message names
+// the file and the system's reason. Nothing half-written is kept, so once there is room the same
+// command (or --continue) picks up where it stopped. Plugins let it pass. Since 3.2.
+class PREFOPT_API StorageError : public Error {
+ public:
+  explicit StorageError(const std::string& message) : Error(ExitCode::storage, message) {}
+  ~StorageError() override;
 };
 
 // A trial stopped on request (SIGTERM, SIGUSR1: preemption, a time limit, a launcher shutting

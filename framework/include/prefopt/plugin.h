@@ -82,6 +82,8 @@ class PREFOPT_API Plugin {
       throw;
     } catch (const Stopped&) {
       throw;
+    } catch (const StorageError&) {  // the disk's fault, not the plugin's
+      throw;
     } catch (const std::exception& e) {
       throw_plugin_failure(e.what());
     } catch (...) {

@@ -40,6 +40,10 @@ class PREFOPT_API RewardNetImpl : public torch::nn::Module {
   explicit RewardNetImpl(Policy& sft);  // copies the SFT policy's weights
   torch::Tensor forward(const Sequences& sequences);  // [batch]
 
+  // The parts, for saving under their own names. Since 3.2.
+  const Policy& backbone() const { return backbone_; }
+  const torch::nn::Linear& head() const { return head_; }
+
  private:
   Policy backbone_{nullptr};
   torch::nn::Linear head_{nullptr};
@@ -59,6 +63,8 @@ class PREFOPT_API RewardModel : public Plugin {
   void normalize(const Sequences& reference);
   // [batch] rewards, normalized. Runs without gradients.
   at::Tensor score(const Sequences& sequences) const;
+  // What score() subtracts: the last normalize()'s mean, 0 before one. Since 3.2.
+  double normalization() const { return offset_; }
   // What the model learned about each annotator, if anything: crowd_bt's reliabilities.
   std::vector<double> annotator_reliability() const { return guarded([&] { return do_annotator_reliability(); }); }
   // The trained model in `folder` (the stage cache), and back; load() needs the SFT policy the
@@ -77,6 +83,20 @@ class PREFOPT_API RewardModel : public Plugin {
   double offset_ = 0.0;
   bool fitted_ = false;
 };
+
+// A reward model that scores with one RewardNet (before normalization): a run from a Hugging Face
+// checkpoint keeps its weights, and `prefopt export` writes it as a *ForSequenceClassification
+// folder. Since 3.2.
+class PREFOPT_API NetworkRewardModel : public RewardModel {
+ public:
+  ~NetworkRewardModel() override;
+  // The network do_score() reads; valid after fit() or load().
+  virtual const RewardNetImpl& network() const = 0;
+};
+
+// `model`'s network interface, or null when its score is not one RewardNet's. The type
+// information lives once, in libprefopt, so the cast holds across plugin libraries. Since 3.2.
+PREFOPT_API const NetworkRewardModel* as_network_reward_model(const RewardModel& model);
 
 // Calls `step` on shuffled minibatches of `data`, `epochs` passes over it.
 PREFOPT_API void for_each_minibatch(const PreferenceData& data, std::int64_t epochs, std::int64_t batch_size,

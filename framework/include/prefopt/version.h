@@ -18,7 +18,7 @@
 
 // See docs/writing-a-plugin.md, "Versions and compatibility", for what bumps which.
 #define PREFOPT_API_MAJOR 3
-#define PREFOPT_API_MINOR 1
+#define PREFOPT_API_MINOR 2
 
 #define PREFOPT_STRINGIFY_(x) #x
 #define PREFOPT_STRINGIFY(x) PREFOPT_STRINGIFY_(x)

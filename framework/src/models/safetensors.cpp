@@ -127,7 +127,13 @@ void write_safetensors(const std::filesystem::path& file, const std::map<std::st
     for (const at::Tensor& bytes : data)
       out.write(static_cast<const char*>(bytes.data_ptr()), static_cast<std::streamsize>(bytes.numel() * bytes.element_size()));
     out.flush();
-    if (!out) throw std::runtime_error(fmt::format("cannot write {}", temporary.string()));
+    if (!out) {
+      const int cause = errno;
+      out.close();
+      std::error_code ignored;
+      std::filesystem::remove(temporary, ignored);
+      throw StorageError(fmt::format("cannot write {}: {}", temporary.string(), std::strerror(cause)));
+    }
   }
   std::filesystem::rename(temporary, file);
 }

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "files.h"
+#include "prefopt/serialize.h"
 
 namespace prefopt {
 namespace fs = std::filesystem;
@@ -82,7 +83,7 @@ void FileCheckpoints::save(const TrainingState& state, std::int64_t step) {
   archive.write("pipeline.step", c10::IValue(step));
   const std::string name = fmt::format("state-{}-{:08x}.pt", step, std::random_device{}());
   const fs::path partial = dir_ / (name + ".partial");
-  archive.save_to(partial.string());
+  save_archive(archive, partial.string());  // a full disk: the last checkpoint stays the one to continue from
   fs::rename(partial, dir_ / name);
   write_atomically(dir_ / "checkpoint.json",
                    json{{"step", step}, {"saved_at", unix_time()}, {"file", name},

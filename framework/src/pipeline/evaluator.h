@@ -32,6 +32,7 @@ class Evaluator {
   nlohmann::json row(const EvaluationPoint& point);  // not const: the policies compute log-probs
 
   double reference_gold() const { return reference_gold_mean_; }
+  const std::vector<std::unique_ptr<RewardModel>>& members() const { return members_; }
 
  private:
   const Task& task_;

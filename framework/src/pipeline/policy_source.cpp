@@ -103,4 +103,17 @@ void save_policy(PolicyImpl& policy, const fs::path& file) {
   models::write_safetensors(file, tensors, {{"format", "pt"}, {"prefopt_model", policy.model().describe()}});
 }
 
+void save_reward_model(const NetworkRewardModel& model, const fs::path& file) {
+  const RewardNetImpl& net = model.network();
+  const LanguageModel& backbone = net.backbone()->model();
+  std::map<std::string, at::Tensor> tensors;
+  for (const auto& item : backbone.named_parameters()) tensors.emplace(item.key(), item.value().detach());
+  tensors.emplace("score.weight", net.head()->weight.detach());
+  tensors.emplace("score.bias", net.head()->bias.detach());
+  models::write_safetensors(file, tensors,
+                            {{"format", "pt"},
+                             {"prefopt_model", backbone.describe()},
+                             {"prefopt_normalization", fmt::format("{:.17g}", model.normalization())}});
+}
+
 }  // namespace prefopt

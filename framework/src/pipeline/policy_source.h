@@ -8,6 +8,7 @@
 
 #include "config/node.h"
 #include "prefopt/policy.h"
+#include "prefopt/reward_model.h"
 #include "prefopt/task.h"
 
 namespace prefopt {
@@ -34,6 +35,11 @@ class PolicySource {
 // checkpoint's decoder uses Hugging Face's, so the file is what save_pretrained would write), in
 // the dtype they were trained in.
 void save_policy(PolicyImpl& policy, const std::filesystem::path& file);
+
+// A reward model's network the same way: its backbone under the model's names, the head as
+// score.weight and score.bias, and the normalization it subtracts as the metadata's
+// prefopt_normalization, so that score = score.weight · h + score.bias - normalization.
+void save_reward_model(const NetworkRewardModel& model, const std::filesystem::path& file);
 
 // [policy] checkpoint as given, or "" for the built-in.
 std::string policy_checkpoint(const config::Node& config);

@@ -5,6 +5,8 @@
 
 #include <stdexcept>
 
+#include "prefopt/serialize.h"
+
 namespace prefopt {
 namespace {
 
@@ -23,7 +25,7 @@ void save_preferences(const PreferenceData& data, const std::filesystem::path& f
   c10::List<std::string> names;
   for (const std::string& name : data.labels.names) names.push_back(name);
   archive.write("labels.names", c10::IValue(names));
-  archive.save_to(file.string());
+  save_archive(archive, file.string());
 }
 
 PreferenceData load_preferences(const std::filesystem::path& file) {

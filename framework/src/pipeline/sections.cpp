@@ -88,7 +88,10 @@ const std::vector<std::pair<std::string, std::vector<ParamSpec>>>& pipeline_sect
             .min(0),
         ParamSpec::boolean("save_policy", true,
                            "write the trained policy's weights to the run folder's policy.safetensors (`prefopt "
-                           "export` makes a Hugging Face folder of a checkpoint's)")}},
+                           "export` makes a Hugging Face folder of a checkpoint's)"),
+        ParamSpec::boolean("save_reward_models", true,
+                           "in a run from a checkpoint ([policy] checkpoint), write each reward model's weights to "
+                           "the run folder's reward_model-K.safetensors, for `prefopt export`")}},
       {"eval",
        {ParamSpec::integer("prompts", 256, "held-out prompts per evaluation").min(1),
         ParamSpec::real("temperature", 1.0, "sampling temperature of every policy").min(1e-6)}},

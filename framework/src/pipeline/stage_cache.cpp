@@ -70,6 +70,12 @@ StageEntry StageCache::get(const std::string& stage, const std::string& key,
   StageEntry entry;
   entry.dir = stage_dir / key;
   const FileLock lock = FileLock::acquire(stage_dir / (key + ".lock"));
+  // Temporary folders are made under this lock, so any of this key's that exist now belong to a
+  // process that died mid-computation (kill -9, a lost node): garbage, never an entry.
+  for (const auto& item : fs::directory_iterator(stage_dir)) {
+    const std::string name = item.path().filename().string();
+    if (name.starts_with(key + ".tmp-") || name.starts_with(key + ".corrupt.tmp-")) fs::remove_all(item.path());
+  }
   if (fs::is_directory(entry.dir)) {
     entry.corruption = corruption(entry.dir);
     if (entry.corruption.empty()) {

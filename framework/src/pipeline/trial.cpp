@@ -24,6 +24,7 @@
 #include "threads.h"
 #include "prefopt/algorithm.h"
 #include "prefopt/ensemble.h"
+#include "prefopt/serialize.h"
 
 namespace prefopt {
 namespace fs = std::filesystem;
@@ -279,7 +280,7 @@ Policy sft_stage(const TrialSetup& setup, const StageKey& key, StageRecord& reco
                                               setup.progress(fmt::format("sft: step {}/{}, loss {:.3f}", step, steps, loss));
                                             }},
                                        generator);
-    torch::save(policy, (dir / "policy.pt").string());
+    save_to_file(policy, (dir / "policy.pt").string());
     return json{{"initial_loss", report.initial_loss}, {"final_loss", report.final_loss}};
   });
   Policy sft = setup.policy.create(/*weights=*/false);
@@ -410,9 +411,11 @@ std::vector<std::unique_ptr<RewardModel>> reward_models_stage(const TrialSetup& 
   return models;
 }
 
-// Answers of the trained and the reference policy to the first evaluation prompts, as text, with
-// their gold and proxy rewards: what a text task's numbers are about, for a reader.
-void write_samples(const fs::path& file, const TextTask& text, const Task& task, const Evaluator& evaluator,
+// Answers of the trained and the reference policy to the first evaluation prompts, with their gold
+// and proxy rewards and each reward model's score: what the numbers are about, for a reader (as
+// text, for a text task), and the sequences a reward model's export must score alike. Responses
+// are given through their EOS, as the models read them.
+void write_samples(const fs::path& file, const TextTask* text, const Task& task, const Evaluator& evaluator,
                    Policy& policy, Policy& reference, const torch::Tensor& prompts, double temperature,
                    std::uint64_t seed) {
   constexpr std::int64_t kSamples = 16;
@@ -422,21 +425,44 @@ void write_samples(const fs::path& file, const TextTask& text, const Task& task,
   const auto answer = [&](Policy& by) {
     return by->sample(some, task.max_response_length(), {.temperature = temperature}, eos, generator);
   };
-  const Sequences trained = answer(policy), before = answer(reference);
-  const torch::Tensor gold_trained = task.gold_reward(trained).cpu(), gold_before = task.gold_reward(before).cpu();
-  const torch::Tensor proxy_trained = evaluator.proxy_reward(trained).cpu(), proxy_before = evaluator.proxy_reward(before).cpu();
+  const auto as_vector = [](const torch::Tensor& values) {
+    const torch::Tensor cpu = values.to(at::kCPU, at::kDouble).contiguous();
+    return std::vector<double>(cpu.data_ptr<double>(), cpu.data_ptr<double>() + cpu.numel());
+  };
+  json rows = json::array();
+  for (std::int64_t row = 0; row < some.size(0); ++row) rows.push_back(json::object());
+  const auto describe = [&](const std::string& who, const Sequences& answers) {
+    const torch::Tensor gold = task.gold_reward(answers).cpu(), members = evaluator.member_scores(answers).cpu();
+    const torch::Tensor proxy = evaluator.proxy_reward(answers).cpu();
+    for (std::int64_t row = 0; row < some.size(0); ++row) {
+      json& out = rows[static_cast<std::size_t>(row)];
+      const torch::Tensor response =
+          answers.responses[row].narrow(0, 0, answers.lengths[row].item<std::int64_t>()).to(at::kCPU).contiguous();
+      if (text != nullptr) {
+        out["prompt"] = text->decode(prompt_ids(answers, row));
+        out[who] = text->decode(response_ids(answers, row, eos));
+      }
+      out["prompt_ids"] = prompt_ids(answers, row);
+      out[who + "_ids"] = std::vector<std::int64_t>(response.data_ptr<std::int64_t>(),
+                                                    response.data_ptr<std::int64_t>() + response.numel());
+      out[who + "_gold"] = gold[row].item<double>();
+      out[who + "_proxy"] = proxy[row].item<double>();
+      out[who + "_members"] = as_vector(members.select(1, row));
+    }
+  };
+  describe("policy", answer(policy));
+  describe("reference", answer(reference));
   std::string lines;
-  for (std::int64_t row = 0; row < some.size(0); ++row)
-    lines += json{{"prompt", text.decode(prompt_ids(trained, row))},
-                  {"policy", text.decode(response_ids(trained, row, eos))},
-                  {"policy_gold", gold_trained[row].item<double>()},
-                  {"policy_proxy", proxy_trained[row].item<double>()},
-                  {"reference", text.decode(response_ids(before, row, eos))},
-                  {"reference_gold", gold_before[row].item<double>()},
-                  {"reference_proxy", proxy_before[row].item<double>()}}
-                 .dump() +
-             "\n";
+  for (const json& row : rows) lines += row.dump() + "\n";
   write_atomically(file, lines);
+}
+
+// The members whose score is one network, for `prefopt export`; a reward-model plugin built
+// before SDK 3.2 has no network to give, and its members are not kept.
+void save_reward_models(const std::vector<std::unique_ptr<RewardModel>>& members, const fs::path& run_dir) {
+  for (std::size_t m = 0; m < members.size(); ++m)
+    if (const NetworkRewardModel* model = as_network_reward_model(*members[m]))
+      save_reward_model(*model, run_dir / run_files::reward_model_file(static_cast<std::int64_t>(m)));
 }
 
 // Each member's accuracy on the held-out pairs, against gold and against the labels.
@@ -610,9 +636,10 @@ TrialResult run_trial(const config::Node& config, const Registry& registry, cons
   // A pruned trial that could not stop completed its budget; a diverged one diverged all the same.
   if (ended && (stopped_early || ended->first == "diverged")) result.summary[ended->first] = ended->second;
   if (train_params.get<bool>("save_policy")) save_policy(*policy, options.run_dir / run_files::kPolicy);
-  if (setup.text != nullptr)
-    write_samples(options.run_dir / run_files::kSamples, *setup.text, *task, evaluator, policy, sft, eval_prompts,
-                  temperature, setup.stream(5));
+  if (train_params.get<bool>("save_reward_models") && !policy_checkpoint(config).empty())
+    save_reward_models(evaluator.members(), options.run_dir);
+  write_samples(options.run_dir / run_files::kSamples, setup.text, *task, evaluator, policy, sft, eval_prompts,
+                temperature, setup.stream(5));
   run_files::write_summary(options.run_dir, result.summary);
   fs::remove_all(checkpoint_dir);
   return result;

@@ -61,13 +61,37 @@ std::string duration(double seconds) {
   return s >= 3600 ? fmt::format("{}h{:02}m", s / 3600, s / 60 % 60) : fmt::format("{}m{:02}s", s / 60, s % 60);
 }
 
+fs::path slot_file(const LaunchOptions& options, const std::string& gpu, std::int64_t slot) {
+  return options.slot_dir / fmt::format("gpu{}-slot{}.lock", gpu, slot);
+}
+
+// Every slot file must open before any trial starts: in a folder this user cannot write (another
+// user's without mode 1777, a read-only mount) the first trial would fail instead, mid-sweep.
+void check_slot_files(const LaunchOptions& options) {
+  std::error_code error;
+  if (fs::create_directories(options.slot_dir, error)) ::chmod(options.slot_dir.c_str(), 01777);
+  for (const std::string& id : options.gpus)
+    for (std::int64_t k = 0; k < options.per_gpu; ++k) {
+      const fs::path file = slot_file(options, id, k);
+      const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+      if (fd < 0) {
+        const int cause = errno;
+        throw ConfigError(fmt::format("--slot-dir {}: cannot open the GPU slot file {}: {}. Every sweep on the node "
+                                      "locks its slots there, so the folder must be writable by all (mode 1777, as "
+                                      "the default /tmp/prefopt-gpu-slots is made); pass --slot-dir to use another",
+                                      options.slot_dir.string(), file.filename().string(), std::strerror(cause)));
+      }
+      ::close(fd);
+    }
+}
+
 // An exclusive lock on one of the GPUs' slot files, or nullopt when all are taken. Slot 0 of
 // every GPU is tried before slot 1, so trials spread over the GPUs. The trial inherits the lock:
 // a slot stays taken while its trial runs, even past a launcher killed with -9.
 std::optional<FileLock> acquire_slot(const LaunchOptions& options, std::string& gpu) {
   for (std::int64_t k = 0; k < options.per_gpu; ++k)
     for (const std::string& id : options.gpus) {
-      const fs::path file = options.slot_dir / fmt::format("gpu{}-slot{}.lock", id, k);
+      const fs::path file = slot_file(options, id, k);
       // Mode 0666: other users' sweeps on the node share the slots.
       std::optional<FileLock> slot = FileLock::acquire(file, {.wait = false, .inherited = true, .mode = 0666});
       if (slot) {
@@ -179,10 +203,7 @@ LaunchResult launch(const fs::path& sweep_dir, const std::vector<TrialSpec>& tri
   const std::int64_t cores =
       options.cores > 0 ? options.cores : available_cores();
   const std::int64_t threads = thread_share(cores, std::min<std::int64_t>(jobs, std::max<std::size_t>(trials.size(), 1)));
-  if (!options.gpus.empty()) {
-    std::error_code error;
-    if (fs::create_directories(options.slot_dir, error)) ::chmod(options.slot_dir.c_str(), 01777);
-  }
+  if (!options.gpus.empty()) check_slot_files(options);
 
   LaunchResult result;
   std::deque<std::size_t> queue;

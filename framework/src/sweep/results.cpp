@@ -29,14 +29,33 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 // 3: the states pruned and diverged).
 constexpr int kIndexVersion = 3;
 
+// An SQLite call failed: a full disk or an unwritable folder is a StorageError (exit 74), naming
+// the database file; anything else a runtime error.
+[[noreturn]] void sqlite_failure(sqlite3* db, int code, const std::string& message) {
+  const char* file = db != nullptr ? sqlite3_db_filename(db, "main") : nullptr;
+  const std::string where = file != nullptr && *file != '\0' ? file : "the results index";
+  switch (code & 0xff) {  // the primary result code
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_READONLY:
+    case SQLITE_CANTOPEN:
+      throw StorageError(fmt::format("cannot write {}: SQLite: {}", where, message));
+    default:
+      throw std::runtime_error(fmt::format("{}: SQLite: {}", where, message));
+  }
+}
+
 // A connection and its statements, closed on every path.
 class Database {
  public:
   explicit Database(const fs::path& file) {
-    if (sqlite3_open(file.c_str(), &db_) != SQLITE_OK) {
+    if (const int code = sqlite3_open(file.c_str(), &db_); code != SQLITE_OK) {
       const std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory";
       sqlite3_close(db_);
-      throw std::runtime_error(fmt::format("cannot open {}: {}", file.string(), message));
+      db_ = nullptr;
+      if ((code & 0xff) == SQLITE_CANTOPEN || (code & 0xff) == SQLITE_FULL)
+        throw StorageError(fmt::format("cannot open {}: SQLite: {}", file.string(), message));
+      throw std::runtime_error(fmt::format("cannot open {}: SQLite: {}", file.string(), message));
     }
   }
   ~Database() { sqlite3_close(db_); }
@@ -45,18 +64,18 @@ class Database {
 
   void exec(const std::string& sql) {
     char* error = nullptr;
-    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
-      const std::string message = error != nullptr ? error : "unknown error";
+    if (const int code = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error); code != SQLITE_OK) {
+      const std::string message = error != nullptr ? error : sqlite3_errstr(code);
       sqlite3_free(error);
-      throw std::runtime_error("SQLite: " + message);
+      sqlite_failure(db_, code, message);
     }
   }
 
   class Statement {
    public:
     Statement(sqlite3* db, const std::string& sql) : db_(db) {
-      if (sqlite3_prepare_v2(db, sql.c_str(), -1, &statement_, nullptr) != SQLITE_OK)
-        throw std::runtime_error(std::string("SQLite: ") + sqlite3_errmsg(db));
+      if (const int code = sqlite3_prepare_v2(db, sql.c_str(), -1, &statement_, nullptr); code != SQLITE_OK)
+        sqlite_failure(db, code, sqlite3_errmsg(db));
     }
     ~Statement() { sqlite3_finalize(statement_); }
     Statement(const Statement&) = delete;
@@ -67,12 +86,12 @@ class Database {
     void run(const Values&... values) {
       int index = 0;
       (bind(++index, values), ...);
-      if (sqlite3_step(statement_) != SQLITE_DONE) throw std::runtime_error(std::string("SQLite: ") + sqlite3_errmsg(db_));
+      if (const int code = sqlite3_step(statement_); code != SQLITE_DONE) sqlite_failure(db_, code, sqlite3_errmsg(db_));
       sqlite3_reset(statement_);
     }
     bool step() {
       const int code = sqlite3_step(statement_);
-      if (code != SQLITE_ROW && code != SQLITE_DONE) throw std::runtime_error(std::string("SQLite: ") + sqlite3_errmsg(db_));
+      if (code != SQLITE_ROW && code != SQLITE_DONE) sqlite_failure(db_, code, sqlite3_errmsg(db_));
       return code == SQLITE_ROW;
     }
     std::string text(int column) const {
@@ -142,7 +161,7 @@ void build_index(const fs::path& sweep_dir) {
   const json sweep = read_manifest(sweep_dir);
   const fs::path temporary = sweep_dir / "results.sqlite.tmp";
   fs::remove(temporary);
-  {
+  try {  // built aside and renamed: readers see the old index or the whole new one
     Database db(temporary);
     db.exec(
         "CREATE TABLE trials(name TEXT PRIMARY KEY, position INTEGER, state TEXT, exit_status INTEGER, algorithm TEXT,"
@@ -196,6 +215,10 @@ void build_index(const fs::path& sweep_dir) {
       }
     }
     db.exec("COMMIT;");
+  } catch (...) {
+    std::error_code ignored;
+    fs::remove(temporary, ignored);
+    throw;
   }
   fs::rename(temporary, sweep_dir / "results.sqlite");
 }

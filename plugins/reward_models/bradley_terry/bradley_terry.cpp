@@ -2,13 +2,14 @@
 // trained on each pair's aggregated label, with optional label smoothing (conservative targets
 // under label noise).
 #include <prefopt/reward_model.h>
+#include <prefopt/serialize.h>
 #include <torch/torch.h>
 
 namespace {
 
 using prefopt::ParamSpec;
 
-class BradleyTerryRewardModel final : public prefopt::RewardModel {
+class BradleyTerryRewardModel final : public prefopt::NetworkRewardModel {
  public:
   explicit BradleyTerryRewardModel(const prefopt::Params& p)
       : epochs_(p.get<std::int64_t>("epochs")),
@@ -37,9 +38,10 @@ class BradleyTerryRewardModel final : public prefopt::RewardModel {
   }
 
   at::Tensor do_score(const prefopt::Sequences& sequences) const override { return net_->forward(sequences); }
+  const prefopt::RewardNetImpl& network() const override { return *net_; }
 
   void do_save(const std::string& folder) const override {
-    torch::save(net_, folder + "/reward_net.pt");
+    prefopt::save_to_file(net_, folder + "/reward_net.pt");
   }
 
   void do_load(prefopt::Policy& sft, const std::string& folder) override {

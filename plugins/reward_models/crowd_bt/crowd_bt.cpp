@@ -3,6 +3,7 @@
 // s = sigmoid(r_a - r_b), instead of ground truth: the model learns from disagreement rather than
 // averaging it away, and an annotator who answers at random (eta ~ 0.5) stops pulling the reward.
 #include <prefopt/reward_model.h>
+#include <prefopt/serialize.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -11,7 +12,7 @@ namespace {
 
 using prefopt::ParamSpec;
 
-class CrowdBtRewardModel final : public prefopt::RewardModel {
+class CrowdBtRewardModel final : public prefopt::NetworkRewardModel {
  public:
   explicit CrowdBtRewardModel(const prefopt::Params& p)
       : epochs_(p.get<std::int64_t>("epochs")),
@@ -49,10 +50,11 @@ class CrowdBtRewardModel final : public prefopt::RewardModel {
   }
 
   at::Tensor do_score(const prefopt::Sequences& sequences) const override { return net_->forward(sequences); }
+  const prefopt::RewardNetImpl& network() const override { return *net_; }
 
   void do_save(const std::string& folder) const override {
-    torch::save(net_, folder + "/reward_net.pt");
-    torch::save(reliability_logits_.detach(), folder + "/reliability.pt");
+    prefopt::save_to_file(net_, folder + "/reward_net.pt");
+    prefopt::save_to_file(reliability_logits_.detach(), folder + "/reliability.pt");
   }
 
   void do_load(prefopt::Policy& sft, const std::string& folder) override {
