@@ -114,6 +114,18 @@ json read_json(const fs::path& file) {
   return json::parse(in);
 }
 
+// The id the tokenizers library gives a token added to `tokenizer`: it keeps no stored id of its
+// own choosing, but takes the next one after its model's vocabulary and its added tokens. That
+// may be below config.json's vocab_size (Pythia's 50304 rows hold 50277 tokens): an unused row.
+std::int64_t next_token_id(const json& tokenizer) {
+  std::int64_t next = 0;
+  if (tokenizer.contains("model") && tokenizer["model"].contains("vocab"))
+    next = static_cast<std::int64_t>(tokenizer["model"]["vocab"].size());
+  for (const json& added : tokenizer.value("added_tokens", json::array()))
+    next = std::max(next, added.value("id", std::int64_t{0}) + 1);
+  return next;
+}
+
 // The tokenizer files in `folder` with kPadToken as token `id` and as the pad token.
 void add_pad_token(const fs::path& folder, std::int64_t id) {
   const json token = {{"content", kPadToken}, {"single_word", false}, {"lstrip", false},
@@ -180,10 +192,12 @@ double write_reward_model(const models::SafetensorsFile& saved, const fs::path& 
   copy_tokenizer_files(checkpoint, folder);
   const bool pad_is_eos = !causal.pad || std::ranges::find(causal.eos, *causal.pad) != causal.eos.end();
   if (pad_is_eos) {
-    classifier.vocab = causal.vocab + 1;
+    const std::int64_t pad =
+        fs::exists(folder / "tokenizer.json") ? next_token_id(read_json(folder / "tokenizer.json")) : causal.vocab;
+    classifier.vocab = std::max(causal.vocab, pad + 1);
     config["vocab_size"] = classifier.vocab;
-    config["pad_token_id"] = causal.vocab;
-    add_pad_token(folder, causal.vocab);
+    config["pad_token_id"] = pad;
+    add_pad_token(folder, pad);
   }
 
   const at::Tensor weight = saved.load("score.weight").to(at::kDouble);
@@ -193,13 +207,14 @@ double write_reward_model(const models::SafetensorsFile& saved, const fs::path& 
   std::map<std::string, at::Tensor> tensors;
   for (const auto& [name, sizes] : parameter_shapes(classifier)) {
     at::Tensor tensor = saved.load(name);
-    if (tensor.size(0) + 1 == sizes[0])  // the embedding, one row longer for the pad token
-      tensor = at::cat({tensor, at::zeros({1, tensor.size(1)}, tensor.options())});
+    if (tensor.size(0) == causal.vocab && sizes[0] == classifier.vocab && classifier.vocab != causal.vocab)
+      tensor = at::cat({tensor, at::zeros({sizes[0] - tensor.size(0), tensor.size(1)}, tensor.options())});  // the pad's row
     tensors.emplace(name, tensor);
   }
-  if (const auto bias = final_norm_bias(causal.family)) {
+  const double norm = weight.square().sum().item<double>();
+  if (const auto bias = final_norm_bias(causal.family); bias && norm > 0.0) {
     at::Tensor& norm_bias = tensors.at(*bias);
-    norm_bias = (norm_bias.to(at::kDouble) + weight.squeeze(0) * (offset / weight.square().sum().item<double>()))
+    norm_bias = (norm_bias.to(at::kDouble) + weight.squeeze(0) * (offset / norm))
                     .to(norm_bias.scalar_type());
     offset = 0.0;
   }

@@ -14,13 +14,13 @@ namespace prefopt {
 
 void write_file(const std::string& file, const std::string& bytes) {
   std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  if (!out) throw StorageError(fmt::format("cannot write {}: {}", file, std::strerror(errno)));
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  out.flush();
+  out.close();  // flushes; an error only the close reports (a quota) counts too
   if (out) return;
   const int cause = errno;
-  out.close();
   std::error_code ignored;
-  std::filesystem::remove(file, ignored);
+  std::filesystem::remove(file, ignored);  // ours: opened and truncated above
   throw StorageError(fmt::format("cannot write {}: {}", file, std::strerror(cause)));
 }
 

@@ -71,14 +71,16 @@ std::vector<json> read_metrics(const fs::path& run_dir) {
 }
 
 MetricsWriter::MetricsWriter(const fs::path& run_dir) : file_(run_dir / kMetrics), out_(file_) {
-  if (!out_) throw StorageError(fmt::format("cannot write {}: {}", file_.string(), std::strerror(errno)));
+  const int cause = errno;
+  if (!out_) throw StorageError(fmt::format("cannot write {}: {}", file_.string(), std::strerror(cause)));
 }
 
 // A row that did not reach the file (a full disk) ends the run: its metrics must not go missing
 // silently. A line cut short is skipped by read_metrics, and --continue writes the rows again.
 void MetricsWriter::append(const json& row) {
   out_ << row.dump() << "\n" << std::flush;
-  if (!out_) throw StorageError(fmt::format("cannot write {}: {}", file_.string(), std::strerror(errno)));
+  const int cause = errno;
+  if (!out_) throw StorageError(fmt::format("cannot write {}: {}", file_.string(), std::strerror(cause)));
 }
 
 }  // namespace prefopt::run_files

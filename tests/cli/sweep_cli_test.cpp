@@ -173,9 +173,18 @@ TEST_CASE("two sweeps on one node never put more than per-gpu trials on a GPU", 
   for (std::size_t i = 1; i < intervals.size(); ++i) CHECK(intervals[i].first >= intervals[i - 1].second - 0.05);
 }
 
-TEST_CASE("a GPU slot folder the user cannot write is refused before any trial starts", "[sweep][faults]") {
+TEST_CASE("GPU slot files are every user's, and a slot folder the user cannot write is refused before any trial starts",
+          "[sweep][faults]") {
   SweepFixture f;
   const fs::path slots = f.dir.path() / "slots", out = f.dir.path() / "out";
+  // One trial takes one of two slots; both files must be writable by other users' sweeps.
+  const fs::path shared = f.dir.path() / "shared-slots";
+  const fs::path one = f.sweep_file("one.toml", "seeds = [0]\n");
+  REQUIRE(run_cli(f.args(one, f.dir.path() / "one", {"--gpus", "7", "--per-gpu", "2", "--slot-dir", shared.string()}))
+              .status == 0);
+  for (const char* name : {"gpu7-slot0.lock", "gpu7-slot1.lock"})
+    CHECK((fs::status(shared / name).permissions() & fs::perms::others_write) != fs::perms::none);
+
   fs::create_directories(slots);
   // Root writes through permissions: for root a read-only mount stands in for another user's folder.
   const bool root = ::geteuid() == 0;

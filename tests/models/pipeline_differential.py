@@ -15,7 +15,8 @@ gives for the same folder (within 1e-4) and not the untrained checkpoint's. The 
 exports beside it as a *ForSequenceClassification, which must score the run's samples
 (samples.jsonl: prompts and responses through EOS) as the run scored them, in one right-padded
 batch (within 1e-4, after config.json's prefopt_score_offset). The checkpoints pad with EOS, so the
-export adds a pad token; the GPT-2 one has a tokenizer, which must pad with it too.
+export adds a pad token; the GPT-2 one has a tokenizer of 40 tokens (fewer than the model's 48
+rows), which must give the pad token the id config.json names and pad with it.
 
     pipeline_differential.py PREFOPT_BINARY
 """
@@ -39,11 +40,12 @@ RUNS = {"dpo": ["algorithm=dpo", "train.steps=40"], "ppo": ["algorithm=ppo", "tr
 GAIN = 0.15  # the smallest rise in mean gold reward required
 
 
-LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv"  # token i spells LETTERS[i]
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn"  # token i spells LETTERS[i]
 
 
 def letter_tokenizer(folder):
-    """A byte-pair tokenizer without merges whose 48 tokens are letters, EOS and pad "A" (token 0)."""
+    """A byte-pair tokenizer without merges whose 40 tokens are letters, EOS and pad "A" (token 0):
+    fewer than the model's 48 rows, as Pythia's 50277 tokens fill 50304."""
     import tokenizers
     from tokenizers.models import BPE
     backend = tokenizers.Tokenizer(BPE({letter: i for i, letter in enumerate(LETTERS)}, []))
@@ -112,17 +114,20 @@ def check_reward_model_export(run_dir, exported, failures, name):
     scores += model.config.prefopt_score_offset
     difference = (scores - expected).abs().max().item()
     ends_in_eos = sum(ids[-1] == 0 for ids in sequences)  # where a pad of EOS would hide the token read
-    ok = difference <= 1e-4 and pad == 48 and ends_in_eos > 0
-    if (Path(exported) / "reward_model-0" / "tokenizer.json").exists():
+    # The added pad token's id is the tokenizer's next one (40) where there is a tokenizer, else a new row (48).
+    has_tokenizer = (Path(exported) / "reward_model-0" / "tokenizer.json").exists()
+    ok = difference <= 1e-4 and pad == (40 if has_tokenizer else 48) and ends_in_eos > 0
+    if has_tokenizer:
         tokenizer = tf.AutoTokenizer.from_pretrained(exported, subfolder="reward_model-0")
         texts = ["".join(LETTERS[i] for i in ids) for ids in sequences]
         encoded = tokenizer(texts, padding=True, return_tensors="pt")
-        ok = ok and tokenizer.pad_token == "<|prefopt_pad|>" and encoded["input_ids"].equal(ids)
+        ok = ok and tokenizer.pad_token == "<|prefopt_pad|>" and tokenizer.pad_token_id == pad and \
+            encoded["input_ids"].equal(ids)
     print(f"{name:8s} reward model export: transformers vs the run's scores differ by {difference:.2e} over "
           f"{len(sequences)} sequences, {ends_in_eos} ending in EOS (offset {model.config.prefopt_score_offset:+.3f})" + ("" if ok else "  FAILED"))
     if not ok:
         failures.append(f"{name} reward model export: scores differ by {difference:.2e} (at most 1e-4), pad token "
-                        f"{pad} (48 expected), or the tokenizer does not pad with it")
+                        f"{pad} (40 with a tokenizer, else 48 expected), or the tokenizer does not pad with it")
 
 
 def main():

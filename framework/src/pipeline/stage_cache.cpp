@@ -74,7 +74,8 @@ StageEntry StageCache::get(const std::string& stage, const std::string& key,
   // process that died mid-computation (kill -9, a lost node): garbage, never an entry.
   for (const auto& item : fs::directory_iterator(stage_dir)) {
     const std::string name = item.path().filename().string();
-    if (name.starts_with(key + ".tmp-") || name.starts_with(key + ".corrupt.tmp-")) fs::remove_all(item.path());
+    std::error_code ignored;  // one that cannot go is only garbage, never a reason to fail
+    if (name.starts_with(key + ".tmp-") || name.starts_with(key + ".corrupt.tmp-")) fs::remove_all(item.path(), ignored);
   }
   if (fs::is_directory(entry.dir)) {
     entry.corruption = corruption(entry.dir);

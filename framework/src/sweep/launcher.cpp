@@ -81,6 +81,7 @@ void check_slot_files(const LaunchOptions& options) {
                                       "the default /tmp/prefopt-gpu-slots is made); pass --slot-dir to use another",
                                       options.slot_dir.string(), file.filename().string(), std::strerror(cause)));
       }
+      ::fchmod(fd, 0666);  // the umask took bits other users' sweeps need
       ::close(fd);
     }
 }
