@@ -96,22 +96,21 @@ std::map<std::string, std::vector<std::int64_t>> parameter_shapes(const models::
   return shapes;
 }
 
-// config.json with the dtype the weights are stored in, so transformers loads them as they are.
-json exported_config(const fs::path& checkpoint, const models::SafetensorsFile& weights) {
-  std::ifstream in(checkpoint / "config.json");
-  json config = json::parse(in);
-  const std::string stored = weights.entries().begin()->second.dtype;
-  const std::string dtype = stored == "BF16" ? "bfloat16" : stored == "F16" ? "float16" : "float32";
-  if (config.contains("dtype")) config["dtype"] = dtype;
-  if (config.contains("torch_dtype") || !config.contains("dtype")) config["torch_dtype"] = dtype;
-  return config;
-}
-
 void write_json(const fs::path& file, const json& value) { write_file(file.string(), value.dump(2) + "\n"); }
 
 json read_json(const fs::path& file) {
   std::ifstream in(file);
   return json::parse(in);
+}
+
+// config.json with the dtype the weights are stored in, so transformers loads them as they are.
+json exported_config(const fs::path& checkpoint, const models::SafetensorsFile& weights) {
+  json config = read_json(checkpoint / "config.json");
+  const std::string stored = weights.entries().begin()->second.dtype;
+  const std::string dtype = stored == "BF16" ? "bfloat16" : stored == "F16" ? "float16" : "float32";
+  if (config.contains("dtype")) config["dtype"] = dtype;
+  if (config.contains("torch_dtype") || !config.contains("dtype")) config["torch_dtype"] = dtype;
+  return config;
 }
 
 // The id the tokenizers library gives a token added to `tokenizer`: it keeps no stored id of its
@@ -126,12 +125,15 @@ std::int64_t next_token_id(const json& tokenizer) {
   return next;
 }
 
-// The tokenizer files in `folder` with kPadToken as token `id` and as the pad token.
-void add_pad_token(const fs::path& folder, std::int64_t id) {
+// The tokenizer files in `folder` with kPadToken as their pad token; returns its id: the tokenizer's
+// next one, or `without_tokenizer` where the folder has no tokenizer.json.
+std::int64_t add_pad_token(const fs::path& folder, std::int64_t without_tokenizer) {
   const json token = {{"content", kPadToken}, {"single_word", false}, {"lstrip", false},
                       {"rstrip", false},      {"normalized", false},  {"special", true}};
+  std::int64_t id = without_tokenizer;
   if (fs::exists(folder / "tokenizer.json")) {
     json tokenizer = read_json(folder / "tokenizer.json");
+    id = next_token_id(tokenizer);
     json entry = token;
     entry["id"] = id;
     tokenizer["added_tokens"].push_back(entry);
@@ -148,6 +150,7 @@ void add_pad_token(const fs::path& folder, std::int64_t id) {
     map["pad_token"] = kPadToken;
     write_json(folder / "special_tokens_map.json", map);
   }
+  return id;
 }
 
 std::string classifier_architecture(const models::DecoderConfig& config) {
@@ -192,12 +195,10 @@ double write_reward_model(const models::SafetensorsFile& saved, const fs::path& 
   copy_tokenizer_files(checkpoint, folder);
   const bool pad_is_eos = !causal.pad || std::ranges::find(causal.eos, *causal.pad) != causal.eos.end();
   if (pad_is_eos) {
-    const std::int64_t pad =
-        fs::exists(folder / "tokenizer.json") ? next_token_id(read_json(folder / "tokenizer.json")) : causal.vocab;
+    const std::int64_t pad = add_pad_token(folder, causal.vocab);
     classifier.vocab = std::max(causal.vocab, pad + 1);
     config["vocab_size"] = classifier.vocab;
     config["pad_token_id"] = pad;
-    add_pad_token(folder, pad);
   }
 
   const at::Tensor weight = saved.load("score.weight").to(at::kDouble);
